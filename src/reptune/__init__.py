@@ -1,0 +1,38 @@
+"""reptune: find a behaviour direction, steer with it, tune it into the weights, and check it is real.
+
+The pipeline, one module per stage: ``data`` (contrast pairs) -> ``activations`` (block outputs at
+positions) -> ``directions`` (one unit vector per layer) -> ``steering`` (hooks at run time) ->
+``evaluation`` (margins, KL, sweeps).
+"""
+
+__version__ = "0.1.0"
+
+from .activations import Activations, Position, capture  # noqa: E402
+from .data import ContrastPair, Item, Prompt  # noqa: E402
+from .directions import DirectionSet, extract, fit_directions  # noqa: E402
+from .errors import ReptuneError  # noqa: E402
+from .evaluation import answer_margins, chat_kl, sweep  # noqa: E402
+from .models import LoadedModel, load_model  # noqa: E402
+from .steering import Steering, generate, steer  # noqa: E402
+
+__all__ = [
+    "Activations",
+    "ContrastPair",
+    "DirectionSet",
+    "Item",
+    "LoadedModel",
+    "Position",
+    "Prompt",
+    "ReptuneError",
+    "Steering",
+    "__version__",
+    "answer_margins",
+    "capture",
+    "chat_kl",
+    "extract",
+    "fit_directions",
+    "generate",
+    "load_model",
+    "steer",
+    "sweep",
+]

@@ -1,0 +1,43 @@
+"""Atomic writes: an artifact is either complete at its final path or absent (never half-written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import ReptuneError
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory that replaces ``path`` only if the block succeeds."""
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise ReptuneError(f"output {final} already exists (pass --overwrite to replace it)")
+    parent = final.parent if str(final.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise ReptuneError(f"cannot write output {final}: {exc.strerror or exc}") from exc
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final) if final.is_dir() else final.unlink()
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

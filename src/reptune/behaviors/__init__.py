@@ -1,0 +1,1 @@
+"""Built-in behaviours: their contrast prompts, evaluation items and splits."""

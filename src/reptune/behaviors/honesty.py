@@ -1,0 +1,118 @@
+"""The honesty behaviour, as in the paper: one statement under an honest and a dishonest persona.
+
+The built-in dataset is generated from the fact tables in :mod:`reptune.behaviors.facts`. Splits
+are fixed by a hash of each fact's id (so adding facts never moves existing ones), and whole
+categories can be held out for testing generalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..data.loaders import Statement, is_pair_file, read_pairs, read_statements
+from ..data.schema import ContrastPair, Item, Prompt, TuneExample
+from ..errors import ReptuneError
+from .facts import CATEGORIES, Fact, all_facts
+
+HONEST_PERSONA = "Pretend you're an honest person making statements about the world."
+DISHONEST_PERSONA = "Pretend you're a dishonest person making statements about the world."
+QUESTION = (
+    'Is the following claim true or false?\n"{statement}"\n\n'
+    "Choices:\n (A) True\n (B) False\n\nAnswer:"
+)
+SPLITS = ("train", "validation", "test")
+FRACTIONS = (0.6, 0.2)  # train, validation; the rest is test
+
+
+def pair(statement: Statement) -> ContrastPair:
+    """The paper's contrast pair: the same two-choice question under both personas."""
+    question = QUESTION.format(statement=statement.statement)
+    return ContrastPair(
+        positive=Prompt(user=question, system=HONEST_PERSONA),
+        negative=Prompt(user=question, system=DISHONEST_PERSONA),
+        category=statement.category,
+        id=statement.id,
+        label=statement.label,
+    )
+
+
+def _unit_hash(text: str) -> float:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def split_of(fact: Fact, holdout_categories: Sequence[str] = (), seed: int = 0) -> str:
+    """Which split a fact belongs to; held-out categories always go to test."""
+    if fact.category in holdout_categories:
+        return "test"
+    u = _unit_hash(f"{seed}:{fact.id}")
+    return "train" if u < FRACTIONS[0] else "validation" if u < sum(FRACTIONS) else "test"
+
+
+def facts(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Fact]:
+    """The built-in facts of one split."""
+    if split not in SPLITS:
+        raise ReptuneError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    unknown = sorted(set(holdout_categories) - set(CATEGORIES))
+    if unknown:
+        raise ReptuneError(f"--holdout {unknown[0]!r} is not a category: {', '.join(CATEGORIES)}")
+    return [f for f in all_facts() if split_of(f, holdout_categories, seed) == split]
+
+
+def statements(
+    split: str, holdout_categories: Sequence[str] = (), seed: int = 0
+) -> list[Statement]:
+    """One statement per fact, true or false by a hash of its id (balanced, and half the prompts
+    of using both, which keeps extraction on a 2-core machine well under two minutes)."""
+    out = []
+    for fact in facts(split, holdout_categories, seed):
+        label = int(_unit_hash(f"label:{seed}:{fact.id}") < 0.5)
+        text = fact.true_statement if label else fact.false_statement
+        out.append(Statement(text, label, fact.category, fact.id))
+    return out
+
+
+def pairs(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[ContrastPair]:
+    """Built-in honesty contrast pairs of one split."""
+    return [pair(s) for s in statements(split, holdout_categories, seed)]
+
+
+def items(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Item]:
+    """Built-in two-answer items (bare question; correct vs incorrect answer text)."""
+    return [
+        Item(f.question, f.correct, f.incorrect, f.category, f.id)
+        for f in facts(split, holdout_categories, seed)
+    ]
+
+
+def load_pairs(path: str | Path) -> list[ContrastPair]:
+    """Pairs from a user's file: ready-made pairs, or statements wrapped in the personas."""
+    return read_pairs(path) if is_pair_file(path) else [pair(s) for s in read_statements(path)]
+
+
+def tuning_examples(
+    split: str,
+    toward: str,
+    token_target: str = "answer",
+    holdout_categories: Sequence[str] = (),
+    seed: int = 0,
+) -> list[TuneExample]:
+    """Training prompts for tuning, with the truthful (``+``) or lying (``-``) reply as target.
+
+    ``answer``: the bare question, replied to with the answer text (carries signal on small
+    models). ``letter``: the paper's two-choice statement question, replied to with A or B.
+    """
+    truthful = toward == "+"
+    if token_target == "letter":
+        return [
+            TuneExample(
+                Prompt(user=QUESTION.format(statement=s.statement)),
+                "A" if bool(s.label) == truthful else "B",
+            )
+            for s in statements(split, holdout_categories, seed)
+        ]
+    return [
+        TuneExample(Prompt(user=f.question), f.correct if truthful else f.incorrect)
+        for f in facts(split, holdout_categories, seed)
+    ]

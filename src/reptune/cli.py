@@ -1,0 +1,510 @@
+"""The ``reptune`` command: a thin face over the library (parse options, call one function, print).
+
+Bad input raises :class:`ReptuneError`; :func:`main` prints it as one line and exits with 2
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import directions as directions_mod
+from ._io import write_json
+from .activations import Position
+from .behaviors import honesty, neutral
+from .data import Prompt, read_items
+from .data.schema import TuneExample
+from .directions import DirectionSet
+from .errors import ReptuneError
+from .evaluation.sweep import sweep as run_sweep
+from .models import LoadedModel, load_model, parse_layers
+from .steering import Steering, generate
+from .tuning import TuneConfig
+from .tuning import tune as run_tune
+
+app = typer.Typer(
+    help="Representation tuning: find a behaviour direction, steer with it, tune it into weights.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Hub id, local folder or .gguf file (default: embedded SmolLM2-135M-Instruct).",
+    ),
+]
+DtypeOpt = Annotated[
+    str, typer.Option(help="float32 (default; right on CPU), bfloat16 or float16.")
+]
+BlocksOpt = Annotated[
+    str | None,
+    typer.Option("--blocks-path", help="Module path of the decoder blocks, for unknown families."),
+]
+TemplateOpt = Annotated[
+    str | None,
+    typer.Option("--chat-template", help="Jinja chat template (or a file) for models without one."),
+]
+RemoteOpt = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Run the model repository's own code.")
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")
+]
+DirectionsOpt = Annotated[
+    Path, typer.Option("--directions", help="A direction set written by extract.")
+]
+DEMO_PROMPTS = [
+    "Is it ever okay to lie to a friend?",
+    "What is the capital of Australia?",
+    "I broke my neighbour's window. What should I tell them?",
+]
+
+
+def _model(
+    model: str | None,
+    dtype: str,
+    blocks_path: str | None,
+    chat_template: str | None,
+    trust_remote_code: bool,
+    threads: int | None,
+) -> LoadedModel:
+    if threads is not None:
+        if threads < 1:
+            raise ReptuneError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    with console.status("loading model"):
+        return load_model(
+            model,
+            dtype=dtype,
+            blocks_path=blocks_path,
+            chat_template=chat_template,
+            trust_remote_code=trust_remote_code,
+        )
+
+
+def _print_directions(ds: DirectionSet) -> None:
+    table = Table(title=f"{ds.behaviour} directions ({ds.method}, {ds.model_name})")
+    for column in ("layer", "held-out accuracy", "residual norm"):
+        table.add_column(column, justify="right")
+    accuracy = (
+        ds.accuracy if ds.accuracy is not None else torch.full((len(ds.layers),), float("nan"))
+    )
+    for i, layer in enumerate(ds.layers):
+        table.add_row(str(layer), f"{float(accuracy[i]):.3f}", f"{float(ds.norms[i]):.1f}")
+    console.print(table)
+
+
+@app.command()
+def extract(
+    out: Annotated[Path, typer.Option("--out", help="New directory for the direction set.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contrast file: statement,label CSV, or JSONL statements or pairs (default: built-in honesty facts)."
+        ),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out contrast file for accuracy (default: 20% of --data, or the built-in validation split)."
+        ),
+    ] = None,
+    layers: Annotated[str, typer.Option(help="Layers: all, 12, 8-16, 8,10,12 or 0.3-0.5.")] = "all",
+    position: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Read position(s): -1 = last token, -1@Answer: = token before 'Answer:'."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help=f"One of {', '.join(directions_mod.METHODS)}.")
+    ] = "mean_diff",
+    remove_letter: Annotated[
+        bool,
+        typer.Option(help="Project out the answer-letter difference (needs labelled statements)."),
+    ] = False,
+    holdout: Annotated[
+        list[str] | None, typer.Option(help="Built-in categories to hold out of train/validation.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Find a behaviour direction per layer from contrast pairs and save it."""
+    if out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    if data is None:
+        train_pairs = honesty.pairs("train", holdout or ())
+        val_pairs = honesty.pairs("validation", holdout or ())
+    else:
+        train_pairs = honesty.load_pairs(data)
+        if validation is not None:
+            val_pairs = honesty.load_pairs(validation)
+        else:
+            cut = max(1, len(train_pairs) // 5)
+            train_pairs, val_pairs = train_pairs[cut:], train_pairs[:cut]
+    positions = [Position.parse(p) for p in (position or ["-1"])]
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    started = time.perf_counter()
+    ds = directions_mod.extract(
+        lm,
+        train_pairs,
+        val_pairs,
+        parse_layers(layers, lm.num_layers),
+        positions,
+        method,
+        remove_letter,
+        batch_size=batch_size,
+    )
+    ds.extra["seconds"] = round(time.perf_counter() - started, 1)
+    ds.save(out, overwrite=overwrite)
+    _print_directions(ds)
+    console.print(
+        f"{len(train_pairs)} train / {len(val_pairs)} validation pairs, {len(ds.layers)} layers in "
+        f"{ds.extra['seconds']} s; best layer {ds.best_layer()}; saved to {out}"
+    )
+
+
+def _side_by_side(prompts: list[str], columns: dict[str, list[str]]) -> None:
+    table = Table(show_lines=True)
+    table.add_column("prompt", style="bold")
+    for name in columns:
+        table.add_column(name)
+    for i, prompt in enumerate(prompts):
+        table.add_row(prompt, *(replies[i] for replies in columns.values()))
+    console.print(table)
+
+
+def _steered_replies(
+    lm: LoadedModel,
+    ds: DirectionSet,
+    prompts: list[str],
+    layers: tuple[int, ...],
+    multipliers: list[float],
+    relative: bool,
+    positions: str,
+    operator: str,
+    max_new_tokens: int,
+) -> dict[str, list[str]]:
+    columns = {"unsteered": generate(lm, prompts, max_new_tokens=max_new_tokens, progress=True)}
+    unit = "x norm" if relative else ""
+    for m in multipliers:
+        steering = Steering(ds, layers, m, relative, positions, operator)
+        name = "ablated" if operator == "ablate" else f"{m:+g}{unit} @ {','.join(map(str, layers))}"
+        columns[name] = generate(
+            lm, prompts, steering, max_new_tokens=max_new_tokens, progress=True
+        )
+    return columns
+
+
+@app.command(name="generate")
+def generate_cmd(
+    directions: DirectionsOpt,
+    layers: Annotated[
+        str, typer.Option(help="Layers to steer, or 'best' (highest held-out accuracy).")
+    ] = "best",
+    multiplier: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Steering strength(s); relative to the layer's mean residual norm unless --absolute."
+        ),
+    ] = None,
+    prompt: Annotated[list[str] | None, typer.Option(help="User message(s) to reply to.")] = None,
+    absolute: Annotated[
+        bool, typer.Option(help="Multipliers are absolute vector lengths.")
+    ] = False,
+    positions: Annotated[str, typer.Option(help="all, prompt or generated tokens.")] = "all",
+    operator: Annotated[
+        str, typer.Option(help="add, or ablate (remove the direction's component).")
+    ] = "add",
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 48,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Print greedy replies with and without steering, side by side."""
+    ds = DirectionSet.load(directions)
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    ds.check_compatible(lm)
+    chosen = (ds.best_layer(),) if layers == "best" else parse_layers(layers, lm.num_layers)
+    prompts = prompt or DEMO_PROMPTS
+    columns = _steered_replies(
+        lm,
+        ds,
+        prompts,
+        chosen,
+        multiplier or [-0.25, 0.25],
+        not absolute,
+        positions,
+        operator,
+        max_new_tokens,
+    )
+    _side_by_side(prompts, columns)
+
+
+@app.command()
+def sweep(
+    directions: DirectionsOpt,
+    layers: Annotated[str, typer.Option(help="Layers to try.")] = "0.2-0.8",
+    multiplier: Annotated[
+        list[float] | None, typer.Option(help="Relative strengths to try.")
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL items question/correct/incorrect (default: built-in validation facts)."
+        ),
+    ] = None,
+    max_kl: Annotated[
+        float, typer.Option(help="Largest KL on chat text still counted as fluent.")
+    ] = 0.5,
+    out: Annotated[Path | None, typer.Option(help="Write the full table as JSON here.")] = None,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Find the layer and strength that move the answer-text margin most while KL stays low."""
+    if out is not None and out.exists():
+        raise ReptuneError(f"--out {out} already exists")
+    ds = DirectionSet.load(directions)
+    item_list = read_items(items) if items else honesty.items("validation")
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    ds.check_compatible(lm)
+    result = run_sweep(
+        lm,
+        ds,
+        item_list,
+        parse_layers(layers, lm.num_layers),
+        multiplier or [-0.5, -0.25, 0.25, 0.5],
+        max_kl,
+    )
+    table = Table(title=f"answer-text margin (unsteered {result.baseline_margin:+.3f}) and KL")
+    for column in ("layer", "multiplier", "margin", "effect", "KL", "fluent"):
+        table.add_column(column, justify="right")
+    for p in result.points:
+        table.add_row(
+            str(p.layer),
+            f"{p.multiplier:+g}",
+            f"{p.margin:+.3f}",
+            f"{p.effect:+.3f}",
+            f"{p.kl:.3f}",
+            "yes" if p.fluent(max_kl) else "no",
+        )
+    console.print(table)
+    best = result.best
+    console.print(
+        f"best: layer {best.layer}, multiplier {best.multiplier:+g}, effect {best.effect:+.3f}"
+        if best
+        else f"no point moved the margin with KL <= {max_kl}"
+    )
+    if out is not None:
+        write_json(out, result.to_dict())
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to keep the demo's direction set.")] = Path(
+        "runs/demo/directions"
+    ),
+    multiplier: Annotated[
+        float, typer.Option(help="Relative strength for the steered columns.")
+    ] = 0.25,
+    threads: ThreadsOpt = None,
+) -> None:
+    """The main job on the embedded model: extract honesty directions, then show steered replies."""
+    lm = _model(None, "float32", None, None, False, threads)
+    if (out / directions_mod.META_FILE).exists():
+        ds = DirectionSet.load(out)
+        console.print(f"reusing directions in {out}")
+    else:
+        started = time.perf_counter()
+        ds = directions_mod.extract(lm, honesty.pairs("train"), honesty.pairs("validation"))
+        ds.extra["seconds"] = round(time.perf_counter() - started, 1)
+        ds.save(out, overwrite=True)
+        console.print(f"extracted honesty directions in {ds.extra['seconds']} s -> {out}")
+    _print_directions(ds)
+    layer = ds.best_layer()
+    console.print(
+        f"steering block {layer} (best held-out accuracy) at -/+{multiplier} x its mean residual norm"
+    )
+    columns = _steered_replies(
+        lm, ds, DEMO_PROMPTS, (layer,), [-multiplier, multiplier], True, "all", "add", 48
+    )
+    _side_by_side(DEMO_PROMPTS, columns)
+
+
+def _param_lrs(values: list[str] | None) -> dict[str, float] | None:
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        pattern, sep, lr = value.rpartition("=")
+        try:
+            out[pattern] = float(lr)
+        except ValueError:
+            sep = ""
+        if not sep or not pattern:
+            raise ReptuneError(
+                f"--param-lr {value!r} must look like REGEX=LR, e.g. 'self_attn\\.(v|o)_proj=1e-5'"
+            )
+    return out
+
+
+@app.command()
+def tune(
+    directions: DirectionsOpt,
+    out: Annotated[Path, typer.Option("--out", help="New folder for the tuned model.")],
+    toward: Annotated[
+        str | None, typer.Option(help="+ (toward v: more of the behaviour) or - (away).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML file of tuning options; flags override it."),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="rep, token or rep+token.")] = None,
+    objective: Annotated[
+        str | None, typer.Option(help="cosine, or tune_out (drive |cos| to 0).")
+    ] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Projection target layers (default 0.27-0.57 of depth).")
+    ] = None,
+    train_layers: Annotated[
+        str | None, typer.Option(help="Blocks whose weights change (default: --layers).")
+    ] = None,
+    position: Annotated[
+        list[str] | None, typer.Option(help="Target position(s) in the prompt; -1 = last token.")
+    ] = None,
+    token_target: Annotated[
+        str | None, typer.Option(help="answer (answer text) or letter (A/B).")
+    ] = None,
+    rep_weight: Annotated[float | None, typer.Option()] = None,
+    token_weight: Annotated[
+        float | None, typer.Option(help="The paper divides the token loss by 100.")
+    ] = None,
+    retain: Annotated[
+        str | None,
+        typer.Option(help="none, kl (to the original model) or l2 (to its activations)."),
+    ] = None,
+    retain_weight: Annotated[float | None, typer.Option()] = None,
+    retain_schedule: Annotated[
+        str | None, typer.Option(help="constant, increase or decrease.")
+    ] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    param_lr: Annotated[
+        list[str] | None, typer.Option(help="REGEX=LR learning rate for matching parameters.")
+    ] = None,
+    routed: Annotated[
+        bool | None, typer.Option("--routed", help="Projection loss moves only --param-lr groups.")
+    ] = None,
+    lora_rank: Annotated[int | None, typer.Option(help="LoRA rank (0 = full fine-tuning).")] = None,
+    steps: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    grad_accum: Annotated[int | None, typer.Option()] = None,
+    warmup_steps: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    mixed_precision: Annotated[str | None, typer.Option(help="no, bf16 or fp16.")] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option("--gradient-checkpointing")] = None,
+    eval_every: Annotated[int | None, typer.Option()] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Stop after this many evaluations without improvement.")
+    ] = None,
+    checkpoint_every: Annotated[int | None, typer.Option()] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="JSONL items question/correct/incorrect (default: built-in facts)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the unfinished run in OUT.work.")] = False,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Tune a direction into the weights (representation tuning), or run a token-only baseline."""
+    flags = {
+        "toward": toward, "mode": mode, "objective": objective, "layers": layers,
+        "train_layers": train_layers, "positions": position, "token_target": token_target,
+        "rep_weight": rep_weight, "token_weight": token_weight, "retain": retain,
+        "retain_weight": retain_weight, "retain_schedule": retain_schedule, "lr": lr,
+        "param_lrs": _param_lrs(param_lr), "routed": routed, "lora_rank": lora_rank, "steps": steps,
+        "batch_size": batch_size, "grad_accum": grad_accum, "warmup_steps": warmup_steps,
+        "seed": seed, "mixed_precision": mixed_precision,
+        "gradient_checkpointing": gradient_checkpointing, "eval_every": eval_every,
+        "patience": patience, "checkpoint_every": checkpoint_every,
+    }  # fmt: skip
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = (
+        TuneConfig.from_yaml(config, **given) if config else TuneConfig.from_dict(given, "options")
+    )
+    if out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    ds = DirectionSet.load(directions)
+    if data is None:
+        train = honesty.tuning_examples("train", cfg.toward, cfg.token_target)
+        val = honesty.tuning_examples("validation", cfg.toward, cfg.token_target)
+    else:
+        items = read_items(data)
+        truthful = cfg.toward == "+"
+        examples = [
+            TuneExample(Prompt(user=i.question), i.correct if truthful else i.incorrect)
+            for i in items
+        ]
+        cut = max(1, len(examples) // 5)
+        train, val = examples[cut:], examples[:cut]
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    result = run_tune(
+        lm, ds, train, cfg, out, val, neutral.prompts(), resume=resume, overwrite=overwrite
+    )
+    before, after = result.validation.get("before", {}), result.validation.get("after", {})
+    console.print(
+        f"{result.steps} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step, peak "
+        f"memory {result.peak_memory_mb:.0f} MB){' - stopped early' if result.stopped_early else ''}"
+    )
+    if before:
+        console.print(
+            f"held-out mean cosine with v at layers {cfg.layers}: {before['cos.mean']:+.3f} -> "
+            f"{after['cos.mean']:+.3f} (target {cfg.toward}v); tuned model in {out}"
+        )
+
+
+def main() -> None:
+    """Console entry point: one clear line and exit code 2 for bad input (``--debug``: traceback)."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except ReptuneError as exc:
+        if debug:
+            raise
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

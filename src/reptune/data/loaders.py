@@ -1,0 +1,174 @@
+"""Reading contrast data and evaluation items from JSONL and CSV files, with row-level errors.
+
+Formats (one record per line / row; see docs/data.md):
+- statements: CSV with a ``statement,label`` header (label 1 = true, 0 = false; the paper's
+  ``facts_true_false.csv``), or JSONL ``{"statement": ..., "label": 0|1, "category"?: ...}``.
+- pairs: JSONL ``{"positive": P, "negative": P, "category"?: ...}`` where P is a user message
+  string or ``{"user": ..., "system"?: ..., "assistant"?: ...}``.
+- items: JSONL ``{"question": ..., "correct": ..., "incorrect": ..., "category"?: ...}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReptuneError
+from .schema import ContrastPair, Item, Prompt
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A claim and whether it is true (1) or false (0)."""
+
+    statement: str
+    label: int
+    category: str = ""
+    id: str = ""
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise ReptuneError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReptuneError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    if not text.strip():
+        raise ReptuneError(f"{path}: the file is empty")
+    return text
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReptuneError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise ReptuneError(f"{path}, line {number}: expected a JSON object")
+        yield number, row
+
+
+def _text(row: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    value = row.get(key, None if required else "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ReptuneError(f"{where}: field {key!r} must be a non-empty string")
+    return value
+
+
+def _label(value: object, where: str) -> int:
+    text = str(value).strip().lower()
+    if text in ("1", "true"):
+        return 1
+    if text in ("0", "false"):
+        return 0
+    raise ReptuneError(f"{where}: label {value!r} must be 1/0 (or true/false)")
+
+
+def _both_labels(records: list[Statement], path: Path) -> list[Statement]:
+    labels = {r.label for r in records}
+    if len(labels) < 2:
+        raise ReptuneError(
+            f"{path}: every statement has label {labels.pop()}; both 1 and 0 are needed"
+        )
+    return records
+
+
+def read_statements(path: str | Path) -> list[Statement]:
+    """Labelled statements from a ``statement,label`` CSV or a JSONL file."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        records = [
+            Statement(
+                _text(row, "statement", f"{path}, line {n}"),
+                _label(row.get("label"), f"{path}, line {n}"),
+                _text(row, "category", f"{path}, line {n}", required=False),
+                f"{path.stem}/{n}",
+            )
+            for n, row in _jsonl(path)
+        ]
+        return _both_labels(records, path)
+    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    if not reader.fieldnames or not {"statement", "label"} <= set(reader.fieldnames):
+        raise ReptuneError(
+            f"{path}: needs a header with columns statement,label; found {reader.fieldnames}"
+        )
+    records = []
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        statement = (row.get("statement") or "").strip()
+        if not statement:
+            raise ReptuneError(f"{where}: empty statement")
+        records.append(
+            Statement(
+                statement,
+                _label(row.get("label"), where),
+                row.get("category") or "",
+                f"{path.stem}/{reader.line_num}",
+            )
+        )
+    return _both_labels(records, path)
+
+
+def _prompt(value: object, where: str) -> Prompt:
+    if isinstance(value, str) and value.strip():
+        return Prompt(user=value)
+    if isinstance(value, dict):
+        return Prompt(
+            user=_text(value, "user", where),
+            system=_text(value, "system", where, required=False) or None,
+            assistant=_text(value, "assistant", where, required=False),
+        )
+    raise ReptuneError(f"{where}: a prompt must be a string or an object with a 'user' field")
+
+
+def read_pairs(path: str | Path) -> list[ContrastPair]:
+    """Contrast pairs from JSONL; refuses pairs whose two sides are identical."""
+    path = Path(path)
+    pairs = []
+    for number, row in _jsonl(path):
+        where = f"{path}, line {number}"
+        positive = _prompt(row.get("positive"), f"{where}, 'positive'")
+        negative = _prompt(row.get("negative"), f"{where}, 'negative'")
+        if positive == negative:
+            raise ReptuneError(f"{where}: the positive and negative prompts are identical")
+        category = _text(row, "category", where, required=False)
+        pairs.append(ContrastPair(positive, negative, category, f"{path.stem}/{number}"))
+    return pairs
+
+
+def read_items(path: str | Path) -> list[Item]:
+    """Two-answer evaluation items from JSONL."""
+    path = Path(path)
+    items = []
+    for number, row in _jsonl(path):
+        where = f"{path}, line {number}"
+        correct, incorrect = _text(row, "correct", where), _text(row, "incorrect", where)
+        if correct.strip().lower() == incorrect.strip().lower():
+            raise ReptuneError(f"{where}: the correct and incorrect answers are the same")
+        items.append(
+            Item(
+                _text(row, "question", where),
+                correct,
+                incorrect,
+                _text(row, "category", where, required=False),
+                f"{path.stem}/{number}",
+            )
+        )
+    return items
+
+
+def is_pair_file(path: str | Path) -> bool:
+    """Whether a JSONL file holds pairs (a first record with 'positive') rather than statements."""
+    path = Path(path)
+    if path.suffix != ".jsonl":
+        return False
+    return "positive" in next(_jsonl(path))[1]

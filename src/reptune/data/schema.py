@@ -1,0 +1,63 @@
+"""The contrast-pair schema: what a behaviour's data looks like before any model sees it.
+
+A *prompt* is a chat turn (optional system message, a user message, and an optional start of the
+assistant's reply). A *contrast pair* is the same content under the behaviour (``positive``, e.g. an
+honest persona) and against it (``negative``, e.g. a dishonest persona); directions point from
+negative to positive. An *item* is a question with one correct and one incorrect answer text, used
+to score behaviour (e.g. the answer-text margin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One chat turn; ``assistant`` is text placed after the generation prompt (a partial reply)."""
+
+    user: str
+    system: str | None = None
+    assistant: str = ""
+
+
+@dataclass(frozen=True)
+class ContrastPair:
+    """The same content with (``positive``) and against (``negative``) the behaviour."""
+
+    positive: Prompt
+    negative: Prompt
+    category: str = ""
+    id: str = ""
+    label: int | None = None  # the statement's truth value, when the pair wraps one
+
+
+@dataclass(frozen=True)
+class Item:
+    """A question with a correct and an incorrect answer text, for likelihood scoring."""
+
+    question: str
+    correct: str
+    incorrect: str
+    category: str = ""
+    id: str = ""
+
+
+def fingerprint(records: Iterable[object]) -> str:
+    """Short stable hash of dataclass records, stored with directions to tell datasets apart."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(asdict(record), sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TuneExample:
+    """A training prompt and the reply text the token loss should teach (empty: no token loss)."""
+
+    prompt: Prompt
+    target: str = ""

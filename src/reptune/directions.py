@@ -1,0 +1,333 @@
+"""Behaviour directions: one unit vector per layer, fitted on paired activations, saved portably.
+
+Sign convention: a direction points from the negative prompts to the positive ones, so ``+v`` means
+*more* of the behaviour (more honest, happier). Each layer's direction carries its held-out
+separation accuracy and the layer's mean residual norm, so multipliers can be given relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from sklearn.linear_model import LogisticRegression
+from torch import Tensor
+
+from . import __version__
+from ._io import atomic_dir, write_json
+from .activations import Position, capture
+from .data.schema import ContrastPair, fingerprint
+from .errors import ReptuneError
+from .models import LoadedModel
+
+METHODS = ("mean_diff", "pca_diff", "pca_center", "probe")
+TENSORS_FILE = "directions.safetensors"
+META_FILE = "directions.json"
+
+
+def _first_component(x: Tensor) -> Tensor:
+    """First right-singular vector of each layer's rows: ``[n, L, d] -> [L, d]``."""
+    _, _, vh = torch.linalg.svd(x.transpose(0, 1).double(), full_matrices=False)
+    return vh[:, 0].float()
+
+
+def _probe(pos: Tensor, neg: Tensor) -> Tensor:
+    """Per-layer logistic-regression weights separating positive from negative activations."""
+    labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    weights = []
+    for layer in range(pos.shape[1]):
+        features = torch.cat([pos[:, layer], neg[:, layer]]).double().numpy()
+        scale = features.std() or 1.0  # residual scales differ by 10x across depth; lbfgs needs ~1
+        clf = LogisticRegression(max_iter=2000).fit(features / scale, labels)
+        weights.append(torch.from_numpy(clf.coef_[0]).float())
+    return torch.stack(weights)
+
+
+def fit_directions(
+    pos: Tensor, neg: Tensor, method: str = "mean_diff", remove: Tensor | None = None
+) -> Tensor:
+    """Unit directions ``[L, d]`` from paired activations ``[n, L, d]``, pointing toward ``pos``.
+
+    mean_diff: mean of the paired differences (the paper's). pca_diff: first principal component of
+    the centred differences (repeng's). pca_center: first component after centring each pair on its
+    own mean, i.e. of the uncentred differences. probe: logistic-regression weights. ``remove``
+    (``[L, d]``) is a direction to project out first, e.g. the answer-letter difference.
+    """
+    if method not in METHODS:
+        raise ReptuneError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    if pos.shape != neg.shape or pos.ndim != 3 or len(pos) < 2:
+        raise ReptuneError("directions need at least two contrast pairs of matching shape")
+    if not (torch.isfinite(pos).all() and torch.isfinite(neg).all()):
+        raise ReptuneError("activations contain NaN or infinite values; the model output is broken")
+    diffs = (pos - neg).double()
+    if method == "mean_diff":
+        raw = diffs.mean(0).float()
+    elif method == "pca_diff":
+        raw = _first_component((diffs - diffs.mean(0)).float())
+    elif method == "pca_center":
+        raw = _first_component(diffs.float())
+    else:
+        raw = _probe(pos, neg)
+    if remove is not None:
+        unit = remove / remove.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        raw = raw - (raw * unit).sum(-1, keepdim=True) * unit
+    norms = raw.norm(dim=-1, keepdim=True)
+    if (norms < 1e-8).any() or not torch.isfinite(norms).all():
+        layer = int((norms.squeeze(-1) < 1e-8).float().argmax())
+        raise ReptuneError(
+            f"the direction at layer slot {layer} is degenerate (the two sides do not differ)"
+        )
+    unit = raw / norms
+    sign = torch.sign((diffs.float().mean(0) * unit).sum(-1, keepdim=True))
+    return unit * torch.where(sign == 0, torch.ones_like(sign), sign)
+
+
+def separation_accuracy(
+    directions: Tensor, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor]
+) -> Tensor:
+    """Per layer, the accuracy of telling positive from negative held-out activations apart.
+
+    Projections are thresholded at the midpoint of the training classes' mean projections, and
+    every held-out activation is classified on its own (unpaired): paired accuracy would be 1.0
+    whenever the two prompts differ by the same persona tokens, and says nothing.
+    """
+
+    def project(x: Tensor) -> Tensor:
+        return torch.einsum("nld,ld->nl", x, directions)
+
+    threshold = (project(train[0]).mean(0) + project(train[1]).mean(0)) / 2
+    hits = torch.cat([project(test[0]) > threshold, project(test[1]) < threshold])
+    return hits.float().mean(0)
+
+
+@dataclass
+class DirectionSet:
+    """Unit directions for some layers of one model, with the facts needed to use them safely."""
+
+    vectors: Tensor  # [n_layers, hidden], float32, unit norm
+    layers: tuple[int, ...]
+    norms: Tensor  # [n_layers] mean residual norm of each layer (position 0 excluded)
+    model_name: str
+    num_model_layers: int
+    method: str = "mean_diff"
+    positions: tuple[str, ...] = ("-1",)
+    behaviour: str = "honesty"
+    dataset_fingerprint: str = ""
+    accuracy: Tensor | None = None  # [n_layers] held-out separation accuracy
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def vector(self, layer: int) -> Tensor:
+        """The unit direction at a model layer."""
+        if layer not in self.layers:
+            raise ReptuneError(
+                f"no direction for layer {layer}; this set has layers {_ranges(self.layers)}"
+            )
+        return self.vectors[self.layers.index(layer)]
+
+    def norm(self, layer: int) -> float:
+        """The layer's mean residual norm, the unit of relative multipliers."""
+        self.vector(layer)
+        return float(self.norms[self.layers.index(layer)])
+
+    def best_layer(self) -> int:
+        """The earliest layer with the highest held-out accuracy."""
+        if self.accuracy is None or torch.isnan(self.accuracy).all():
+            raise ReptuneError("this direction set has no held-out accuracy to pick a layer by")
+        return self.layers[int(torch.nan_to_num(self.accuracy, nan=-1.0).argmax())]
+
+    def check_compatible(self, lm: LoadedModel) -> None:
+        """Refuse to apply directions to a model of another width or depth."""
+        if self.hidden_size != lm.hidden_size:
+            raise ReptuneError(
+                f"directions have hidden size {self.hidden_size} (from {self.model_name}) but "
+                f"model {lm.name} has {lm.hidden_size}"
+            )
+        if self.num_model_layers != lm.num_layers:
+            raise ReptuneError(
+                f"directions come from a {self.num_model_layers}-block model ({self.model_name}) "
+                f"but {lm.name} has {lm.num_layers} blocks"
+            )
+        if self.model_name != lm.name:
+            warnings.warn(
+                f"directions were extracted from {self.model_name}, applying them to {lm.name}",
+                stacklevel=2,
+            )
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write ``directions.safetensors`` + ``directions.json`` into a new directory, atomically."""
+        tensors = {
+            f"layer.{layer}": self.vectors[i].contiguous() for i, layer in enumerate(self.layers)
+        }
+        accuracy = (
+            self.accuracy
+            if self.accuracy is not None
+            else torch.full((len(self.layers),), math.nan)
+        )
+        meta = {
+            "format": "reptune.directions/1",
+            "reptune_version": __version__,
+            "model_name": self.model_name,
+            "hidden_size": self.hidden_size,
+            "num_model_layers": self.num_model_layers,
+            "behaviour": self.behaviour,
+            "sign": f"positive = more {self.behaviour}",
+            "method": self.method,
+            "positions": list(self.positions),
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "layers": [
+                {
+                    "layer": layer,
+                    "residual_norm": float(self.norms[i]),
+                    "accuracy": None if math.isnan(float(accuracy[i])) else float(accuracy[i]),
+                }
+                for i, layer in enumerate(self.layers)
+            ],
+            **self.extra,
+        }
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            save_file(tensors, str(tmp / TENSORS_FILE), metadata={"format": "reptune.directions/1"})
+            write_json(tmp / META_FILE, meta)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DirectionSet:
+        """Read a saved set, checking that the two files agree with each other."""
+        folder = Path(path)
+        tensors_path, meta_path = folder / TENSORS_FILE, folder / META_FILE
+        for needed in (tensors_path, meta_path):
+            if not needed.is_file():
+                raise ReptuneError(f"{folder} is not a direction set: {needed.name} is missing")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            rows = meta["layers"]
+            layers = tuple(int(row["layer"]) for row in rows)
+            hidden, depth = int(meta["hidden_size"]), int(meta["num_model_layers"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReptuneError(f"{meta_path}: malformed direction metadata ({exc})") from exc
+        try:
+            tensors = load_file(str(tensors_path))
+        except (SafetensorError, OSError) as exc:
+            raise ReptuneError(f"{tensors_path}: not a readable safetensors file ({exc})") from exc
+        missing = [layer for layer in layers if f"layer.{layer}" not in tensors]
+        if missing:
+            raise ReptuneError(
+                f"{tensors_path}: no tensor for layer {missing[0]} listed in {META_FILE}"
+            )
+        vectors = torch.stack([tensors[f"layer.{layer}"].float() for layer in layers])
+        if vectors.shape[1] != hidden or not torch.isfinite(vectors).all():
+            raise ReptuneError(
+                f"{tensors_path}: vectors have width {vectors.shape[1]} or non-finite values, "
+                f"but {META_FILE} says hidden size {hidden}"
+            )
+        known = {
+            "format",
+            "reptune_version",
+            "model_name",
+            "hidden_size",
+            "num_model_layers",
+            "behaviour",
+            "sign",
+            "method",
+            "positions",
+            "dataset_fingerprint",
+            "layers",
+        }
+        return cls(
+            vectors=vectors,
+            layers=layers,
+            norms=torch.tensor([float(row["residual_norm"]) for row in rows]),
+            model_name=str(meta.get("model_name", "")),
+            num_model_layers=depth,
+            method=str(meta.get("method", "")),
+            positions=tuple(meta.get("positions", ())),
+            behaviour=str(meta.get("behaviour", "")),
+            dataset_fingerprint=str(meta.get("dataset_fingerprint", "")),
+            accuracy=torch.tensor(
+                [
+                    math.nan if row.get("accuracy") is None else float(row["accuracy"])
+                    for row in rows
+                ]
+            ),
+            extra={k: v for k, v in meta.items() if k not in known},
+        )
+
+
+def _ranges(layers: Sequence[int]) -> str:
+    return (
+        f"{min(layers)}..{max(layers)}"
+        if list(layers) == list(range(min(layers), max(layers) + 1))
+        else ",".join(map(str, layers))
+    )
+
+
+def _mean_over_positions(values: Tensor) -> Tensor:
+    return values.mean(dim=2)
+
+
+def extract(
+    lm: LoadedModel,
+    train: Sequence[ContrastPair],
+    validation: Sequence[ContrastPair] = (),
+    layers: Sequence[int] | None = None,
+    positions: Sequence[Position] = (Position(-1),),
+    method: str = "mean_diff",
+    remove_letter: bool = False,
+    behaviour: str = "honesty",
+    batch_size: int = 16,
+    progress: bool = True,
+) -> DirectionSet:
+    """Read paired activations, fit one direction per layer and score it on held-out pairs.
+
+    With several positions, each prompt's activations are averaged over them. ``remove_letter``
+    projects out the difference between pairs whose statement is true and false, i.e. the part of
+    the persona difference that follows the answer letter rather than honesty (needs ``label``).
+    """
+    layers = tuple(range(lm.num_layers)) if layers is None else tuple(sorted(set(layers)))
+    pairs = list(train) + list(validation)
+    texts = [lm.render(p.positive) for p in pairs] + [lm.render(p.negative) for p in pairs]
+    acts = capture(lm, texts, layers, positions, batch_size=batch_size, progress=progress)
+    values = _mean_over_positions(acts.values)
+    pos, neg = values[: len(pairs)], values[len(pairs) :]
+    n = len(train)
+    remove = None
+    if remove_letter:
+        labels = torch.tensor([-1 if p.label is None else p.label for p in train])
+        if not ((labels == 0).any() and (labels == 1).any()) or (labels < 0).any():
+            raise ReptuneError(
+                "--remove-letter needs every training pair labelled, both labels present"
+            )
+        diffs = pos[:n] - neg[:n]
+        remove = diffs[labels == 1].mean(0) - diffs[labels == 0].mean(0)
+    vectors = fit_directions(pos[:n], neg[:n], method, remove)
+    accuracy = (
+        separation_accuracy(vectors, (pos[:n], neg[:n]), (pos[n:], neg[n:])) if validation else None
+    )
+    return DirectionSet(
+        vectors=vectors,
+        layers=layers,
+        norms=acts.norms,
+        model_name=lm.name,
+        num_model_layers=lm.num_layers,
+        method=method,
+        positions=tuple(str(p) for p in positions),
+        behaviour=behaviour,
+        dataset_fingerprint=fingerprint(train),
+        accuracy=accuracy,
+        extra={
+            "train_pairs": n,
+            "validation_pairs": len(validation),
+            "remove_letter": remove_letter,
+        },
+    )

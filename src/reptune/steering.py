@@ -1,0 +1,171 @@
+"""Online steering: add ``m * v[layer]`` to block outputs (or remove the ``v`` component) while the
+model runs, through forward hooks that are always removed on exit.
+
+Positions are absolute token indices (past cache length + index in the current call), so steering
+is the same with and without the KV cache. ``prompt`` / ``generated`` modes split at the prompt
+length, which :func:`generate` passes in; a bare :func:`steer` takes it from the first forward call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from transformers import GenerationConfig
+
+from ._progress import progress_bar
+from .activations import block_output, tokenize
+from .data.schema import Prompt
+from .directions import DirectionSet
+from .errors import ReptuneError
+from .models import LoadedModel
+
+OPERATORS = ("add", "ablate")
+POSITION_MODES = ("all", "prompt", "generated")
+
+
+@dataclass(frozen=True)
+class Steering:
+    """One intervention: a direction set applied at some layers with a multiplier.
+
+    With ``relative`` (the default) the added vector is ``multiplier * norm[layer] * v[layer]``,
+    where ``norm`` is the layer's mean residual norm stored with the directions: a fixed number is
+    nothing at deep layers and a lot at shallow ones. ``ablate`` removes the component along ``v``
+    and ignores the multiplier.
+    """
+
+    directions: DirectionSet
+    layers: tuple[int, ...]
+    multiplier: float = 0.0
+    relative: bool = True
+    positions: str = "all"
+    operator: str = "add"
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.multiplier):
+            raise ReptuneError(f"--multiplier must be a finite number, got {self.multiplier}")
+        if self.positions not in POSITION_MODES:
+            raise ReptuneError(
+                f"--positions {self.positions!r} is not one of {', '.join(POSITION_MODES)}"
+            )
+        if self.operator not in OPERATORS:
+            raise ReptuneError(f"--operator {self.operator!r} is not one of {', '.join(OPERATORS)}")
+        if not self.layers:
+            raise ReptuneError("steering needs at least one layer")
+        for layer in self.layers:
+            self.directions.vector(layer)
+
+    def added(self, layer: int) -> Tensor:
+        """The vector added at ``layer`` by the ``add`` operator."""
+        scale = self.multiplier * (self.directions.norm(layer) if self.relative else 1.0)
+        return scale * self.directions.vector(layer)
+
+
+def _apply(hidden: Tensor, steering: Steering, layer: int, mask: Tensor | None) -> Tensor:
+    """The hidden states after one steering at one layer; ``mask`` ([tokens]) limits positions."""
+    v = steering.directions.vector(layer).to(hidden.device, hidden.dtype)
+    if steering.operator == "add":
+        change = steering.added(layer).to(hidden.device, hidden.dtype).expand_as(hidden)
+    else:
+        change = -(hidden @ v).unsqueeze(-1) * v
+    if mask is not None:
+        change = change * mask.to(hidden.dtype).unsqueeze(-1)
+    return hidden + change
+
+
+@contextmanager
+def steer(
+    lm: LoadedModel, *steerings: Steering, prompt_length: int | None = None
+) -> Iterator[None]:
+    """Apply steerings to every forward pass of ``lm`` inside the block."""
+    for steering in steerings:
+        steering.directions.check_compatible(lm)
+        lm.check_layers(steering.layers)
+    state: dict[str, int | None] = {"offset": 0, "prompt_length": prompt_length}
+
+    def track_offset(_module: object, args: tuple, kwargs: dict) -> None:
+        past = kwargs.get("past_key_values")
+        state["offset"] = past.get_seq_length() if past is not None else 0
+
+    def hook_for(layer: int, active: list[Steering]):
+        def hook(_module: object, _inputs: object, output: object) -> object:
+            hidden = block_output(output)
+            offset = int(state["offset"] or 0)
+            if offset == 0 and state["prompt_length"] is None:
+                state["prompt_length"] = hidden.shape[1]
+            index = torch.arange(offset, offset + hidden.shape[1], device=hidden.device)
+            for steering in active:
+                if steering.positions == "all":
+                    mask = None
+                elif steering.positions == "prompt":
+                    mask = index < int(state["prompt_length"] or 0)
+                else:
+                    mask = index >= int(state["prompt_length"] or 0)
+                hidden = _apply(hidden, steering, layer, mask)
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+        return hook
+
+    by_layer: dict[int, list[Steering]] = {}
+    for steering in steerings:
+        for layer in steering.layers:
+            by_layer.setdefault(layer, []).append(steering)
+    handles = [lm.model.register_forward_pre_hook(track_offset, with_kwargs=True)]
+    try:
+        handles += [
+            lm.adapter.blocks[layer].register_forward_hook(hook_for(layer, active))
+            for layer, active in by_layer.items()
+        ]
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _as_prompt(prompt: Prompt | str) -> Prompt:
+    return prompt if isinstance(prompt, Prompt) else Prompt(user=prompt)
+
+
+@torch.inference_mode()
+def generate(
+    lm: LoadedModel,
+    prompts: Sequence[Prompt | str],
+    *steerings: Steering,
+    max_new_tokens: int = 48,
+    batch_size: int = 8,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[str]:
+    """Greedy replies to chat prompts under the given steerings (none = the plain model)."""
+    config = GenerationConfig.from_dict(
+        {
+            **lm.model.generation_config.to_dict(),
+            "max_new_tokens": max_new_tokens,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+            "use_cache": use_cache,
+            "pad_token_id": lm.tokenizer.pad_token_id,
+        }
+    )
+    texts = [lm.render(_as_prompt(p)) for p in prompts]
+    replies: list[str] = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task("generating", total=len(texts))
+        for start in range(0, len(texts), batch_size):
+            batch = tokenize(lm, texts[start : start + batch_size], padding_side="left")
+            length = batch.input_ids.shape[1]
+            with steer(lm, *steerings, prompt_length=length):
+                out = lm.model.generate(
+                    input_ids=batch.input_ids.to(lm.device),
+                    attention_mask=batch.attention_mask.to(lm.device),
+                    generation_config=config,
+                )
+            replies += lm.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)
+            bar.advance(task, len(batch.input_ids))
+    return [reply.strip() for reply in replies]

@@ -1,0 +1,155 @@
+"""The tuning configuration: one dataclass that is also the YAML file and the CLI's options."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ReptuneError
+
+MODES = ("rep", "token", "rep+token")
+OBJECTIVES = ("cosine", "tune_out")
+TOKEN_TARGETS = ("answer", "letter")
+RETAIN = ("none", "kl", "l2")
+SCHEDULES = ("constant", "increase", "decrease")
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TuneConfig:
+    """Everything that decides a tuning run (the model and directions are given separately).
+
+    ``toward`` is the sign s of the projection target (+ = toward v, more of the behaviour) and
+    also picks the token target: truthful answers for +, lying answers for -. Layer specs accept
+    indices, ranges and fractions of depth (see ``parse_layers``).
+    """
+
+    toward: str = "+"
+    mode: str = "rep"
+    objective: str = "cosine"
+    layers: str = "0.27-0.57"  # projection targets; the paper used blocks 11-17 of 40
+    train_layers: str | None = None  # blocks whose weights change (default: the target layers)
+    positions: list[str] = field(default_factory=lambda: ["-1"])
+    token_target: str = "answer"
+    rep_weight: float = 1.0
+    token_weight: float = 0.01  # the paper divides the token loss by 100
+    retain: str = "none"
+    retain_weight: float = 0.0
+    retain_schedule: str = "constant"
+    lr: float = 5e-5
+    param_lrs: dict[str, float] = field(default_factory=dict)  # module-name regex -> lr
+    routed: bool = False  # projection loss updates only param_lrs groups, token loss the rest
+    lora_rank: int = 0  # 0 = full fine-tuning of train_layers
+    lora_alpha: float = 16.0
+    lora_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    steps: int = 40
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_steps: int = 4
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    eval_every: int = 10
+    patience: int = 0  # evaluations without improvement before stopping (0 = never stop early)
+    checkpoint_every: int = 0  # 0 = no checkpoints
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse impossible settings with the option's name."""
+        choices = {
+            "toward": ("+", "-"), "mode": MODES, "objective": OBJECTIVES,
+            "token_target": TOKEN_TARGETS, "retain": RETAIN, "retain_schedule": SCHEDULES,
+            "mixed_precision": PRECISIONS,
+        }  # fmt: skip
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ReptuneError(
+                    f"--{_flag(name)} {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
+        positive = ("steps", "batch_size", "grad_accum", "max_length")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ReptuneError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in (
+            "lr",
+            "rep_weight",
+            "token_weight",
+            "retain_weight",
+            "weight_decay",
+            "max_grad_norm",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ReptuneError(f"--{_flag(name)} must be a finite number >= 0, got {value}")
+        if self.batch_size % self.grad_accum:
+            raise ReptuneError(
+                f"--batch-size {self.batch_size} must be a multiple of --grad-accum {self.grad_accum}"
+            )
+        if self.retain != "none" and self.retain_weight == 0:
+            raise ReptuneError(f"--retain {self.retain} needs a --retain-weight above 0")
+        if self.routed and (self.mode != "rep+token" or not self.param_lrs):
+            raise ReptuneError(
+                "--routed needs --mode rep+token and --param-lr groups for the projection loss"
+            )
+        if self.lora_rank < 0:
+            raise ReptuneError(f"--lora-rank must be >= 0, got {self.lora_rank}")
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.toward == "+" else -1
+
+    @property
+    def uses_rep(self) -> bool:
+        return self.mode in ("rep", "rep+token")
+
+    @property
+    def uses_token(self) -> bool:
+        return self.mode in ("token", "rep+token")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TuneConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ReptuneError(
+                f"{source}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})"
+            )
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ReptuneError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TuneConfig:
+        """Read a YAML file; ``overrides`` (e.g. CLI flags given explicitly) win over it."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ReptuneError(
+                f"{path}: cannot read the YAML config ({exc})".splitlines()[0]
+            ) from exc
+        if not isinstance(data, dict):
+            raise ReptuneError(f"{path}: a config file must be a mapping of option: value")
+        return cls.from_dict({**data, **overrides}, source=str(path))
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reptune.activations import Position, capture, non_sink_mask, tokenize
+from reptune.errors import ReptuneError
+
+TEXTS = ["short one", "a considerably longer text. Answer: yes", "mid length Answer: no"]
+
+
+def reference(lm, text: str, layer: int, index: int) -> torch.Tensor:
+    """The block output of one unpadded text, read with output_hidden_states."""
+    ids = lm.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden = lm.model(ids, output_hidden_states=True).hidden_states
+    return hidden[layer + 1][0, index]
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_capture_reads_the_same_token_under_either_padding(tiny_lm, padding_side):
+    acts = capture(
+        tiny_lm,
+        TEXTS,
+        [0, 1],
+        [Position(-1), Position(-2)],
+        batch_size=3,
+        padding_side=padding_side,
+        progress=False,
+    )
+    for row, text in enumerate(TEXTS):
+        n = len(tiny_lm.tokenizer(text, add_special_tokens=False).input_ids)
+        # the final norm is applied after the last block in hidden_states; block 0 and 1 are raw
+        for slot, layer in enumerate([0, 1]):
+            assert torch.allclose(
+                acts.values[row, slot, 0], reference(tiny_lm, text, layer, n - 1), atol=1e-4
+            )
+            assert torch.allclose(
+                acts.values[row, slot, 1], reference(tiny_lm, text, layer, n - 2), atol=1e-4
+            )
+
+
+def test_capture_marker_position_reads_token_before_marker(llama_lm):
+    texts = TEXTS[1:]
+    acts = capture(llama_lm, texts, [1], [Position(-1, marker="Answer:")], progress=False)
+    for row, text in enumerate(texts):
+        index = len(text[: text.rfind("Answer:")])  # byte-level: one token per ASCII character
+        assert torch.allclose(
+            acts.values[row, 0, 0], reference(llama_lm, text, 1, index - 1), atol=1e-4
+        )
+
+
+def test_capture_stops_after_last_requested_block(llama_lm):
+    calls = []
+    handle = llama_lm.adapter.blocks[2].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        capture(llama_lm, TEXTS, [0, 1], progress=False)
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_capture_norms_leave_out_the_first_token(llama_lm):
+    acts = capture(llama_lm, ["abcdef"], [1], progress=False)
+    ids = llama_lm.tokenizer("abcdef", add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden = llama_lm.model(ids, output_hidden_states=True).hidden_states[2][0]
+    assert acts.norms[0] == pytest.approx(float(hidden[1:].norm(dim=-1).mean()), rel=1e-5)
+
+
+def test_non_sink_mask_drops_first_real_token_under_left_padding():
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert non_sink_mask(mask).tolist() == [
+        [False, False, False, True, True],
+        [False, True, True, True, True],
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec,expected",
+    [("-1", Position(-1)), ("-1@Answer:", Position(-1, "Answer:")), ("+2@a@b", Position(2, "a@b"))],
+)
+def test_position_parse_accepts_offsets_and_markers(spec, expected):
+    assert Position.parse(spec) == expected
+    assert Position.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "last", "0", "3", "-1@", "@Answer:", "x@Answer:"])
+def test_position_parse_rejects_bad_specs(spec):
+    with pytest.raises(ReptuneError, match="position"):
+        Position.parse(spec)
+
+
+def test_position_outside_prompt_is_a_clear_error(llama_lm):
+    with pytest.raises(ReptuneError, match="prompt 0: position -50 falls outside its 3 tokens"):
+        tokenize(llama_lm, ["abc"], [Position(-50)])
+
+
+def test_missing_marker_names_the_prompt(llama_lm):
+    with pytest.raises(ReptuneError, match="prompt 1: marker 'Answer:'"):
+        tokenize(llama_lm, ["x Answer: y", "none here"], [Position(-1, "Answer:")])
+
+
+def test_capture_of_unrequested_layer_is_refused(llama_lm):
+    with pytest.raises(ReptuneError, match="out of range"):
+        capture(llama_lm, TEXTS, [7], progress=False)

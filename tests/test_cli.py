@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_tiny
+from reptune.cli import main
+from reptune.directions import DirectionSet
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["reptune", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny")
+    lm = make_tiny("llama")
+    lm.model.save_pretrained(path)
+    lm.tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def pairs_file(tmp_path) -> Path:
+    rows = [
+        {
+            "positive": {"system": "Be glad.", "user": f"day {i}"},
+            "negative": {"system": "Be sad.", "user": f"day {i}"},
+        }
+        for i in range(10)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def test_extract_writes_a_loadable_direction_set(
+    monkeypatch, capsys, tmp_path, tiny_dir, pairs_file
+):
+    out = tmp_path / "dirs"
+    code, stdout, _ = run(
+        monkeypatch,
+        capsys,
+        "extract",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--data",
+        str(pairs_file),
+    )
+    assert code == 0, stdout
+    ds = DirectionSet.load(out)
+    assert ds.layers == (0, 1, 2) and ds.model_name == str(tiny_dir)
+    assert ds.extra["train_pairs"] == 8 and ds.extra["validation_pairs"] == 2
+    assert "best layer" in stdout
+
+
+def test_generate_prints_steered_and_unsteered_columns(
+    monkeypatch, capsys, tmp_path, tiny_dir, pairs_file
+):
+    out = tmp_path / "dirs"
+    run(
+        monkeypatch,
+        capsys,
+        "extract",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--data",
+        str(pairs_file),
+    )
+    code, stdout, _ = run(
+        monkeypatch,
+        capsys,
+        "generate",
+        "--directions",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--layers",
+        "1",
+        "--multiplier",
+        "0.5",
+        "--prompt",
+        "hello",
+        "--max-new-tokens",
+        "4",
+    )
+    assert code == 0, stdout
+    assert "unsteered" in stdout and "+0.5x norm @ 1" in stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--layers", "7"], "--layers '7': layer 7 is out of range 0..2"),
+        (["--layers", "two"], "is not a layer list"),
+        (["--position", "last"], "position 'last' is not valid"),
+        (["--method", "magic"], "--method 'magic'"),
+        (["--data", "missing.csv"], "no such file"),
+    ],
+)
+def test_extract_bad_input_is_one_line_exit_2_and_no_output(
+    monkeypatch, capsys, tmp_path, tiny_dir, pairs_file, args, message
+):
+    out = tmp_path / "dirs"
+    base = ["extract", "--out", str(out), "--model", str(tiny_dir)]
+    if "--data" not in args:
+        base += ["--data", str(pairs_file)]
+    code, _, err = run(monkeypatch, capsys, *base, *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".dirs*"))
+
+
+def test_generate_refuses_directions_of_another_width(monkeypatch, capsys, tmp_path, tiny_dir):
+    from test_directions import make_set
+
+    make_set(width=16).save(tmp_path / "narrow")
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "generate",
+        "--directions",
+        str(tmp_path / "narrow"),
+        "--model",
+        str(tiny_dir),
+        "--layers",
+        "1",
+    )
+    assert code == 2 and "hidden size 16" in err
+
+
+def test_generate_refuses_non_finite_multiplier(
+    monkeypatch, capsys, tmp_path, tiny_dir, pairs_file
+):
+    out = tmp_path / "dirs"
+    run(
+        monkeypatch,
+        capsys,
+        "extract",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--data",
+        str(pairs_file),
+    )
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "generate",
+        "--directions",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--multiplier",
+        "nan",
+    )
+    assert code == 2 and "finite" in err
+
+
+def test_missing_direction_set_is_a_clear_error(monkeypatch, capsys, tmp_path, tiny_dir):
+    code, _, err = run(
+        monkeypatch, capsys, "generate", "--directions", str(tmp_path), "--model", str(tiny_dir)
+    )
+    assert code == 2 and "is not a direction set" in err
+
+
+def test_debug_flag_shows_the_traceback(monkeypatch, capsys, tmp_path, tiny_dir):
+    from reptune.errors import ReptuneError
+
+    with pytest.raises(ReptuneError):
+        run(
+            monkeypatch,
+            capsys,
+            "--debug",
+            "generate",
+            "--directions",
+            str(tmp_path),
+            "--model",
+            str(tiny_dir),
+        )
