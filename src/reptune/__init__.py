@@ -12,6 +12,7 @@ from .data import ContrastPair, Item, Prompt  # noqa: E402
 from .directions import DirectionSet, extract, fit_directions  # noqa: E402
 from .errors import ReptuneError  # noqa: E402
 from .evaluation import answer_margins, chat_kl, sweep  # noqa: E402
+from .export import export_control_vector, fold, import_control_vector, save_folded  # noqa: E402
 from .models import LoadedModel, load_model  # noqa: E402
 from .steering import Steering, generate, steer  # noqa: E402
 
@@ -29,10 +30,14 @@ __all__ = [
     "answer_margins",
     "capture",
     "chat_kl",
+    "export_control_vector",
     "extract",
     "fit_directions",
+    "fold",
     "generate",
+    "import_control_vector",
     "load_model",
+    "save_folded",
     "steer",
     "sweep",
 ]

@@ -36,8 +36,33 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary sibling path that replaces ``path`` only if the block succeeds."""
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise ReptuneError(f"output {final} already exists (pass --overwrite to replace it)")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as exc:
+        raise ReptuneError(f"cannot write output {final}: {exc.strerror or exc}") from exc
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> Path:
+    """Write UTF-8 text atomically."""
+    with atomic_file(path, overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, overwrite: bool = True) -> Path:
+    """Write indented JSON atomically."""
+    return write_text(path, json.dumps(data, indent=2) + "\n", overwrite)

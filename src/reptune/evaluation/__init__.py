@@ -1,6 +1,19 @@
 """Measuring behaviour and cost: likelihood scorers, KL on chat text, and the steering sweep."""
 
+from .benchmarks import MCItem, load_truthfulqa, multiple_choice, perplexity, read_choice_items
 from .likelihood import answer_margins, chat_kl, chat_texts
 from .sweep import SweepPoint, SweepResult, sweep
 
-__all__ = ["SweepPoint", "SweepResult", "answer_margins", "chat_kl", "chat_texts", "sweep"]
+__all__ = [
+    "MCItem",
+    "SweepPoint",
+    "SweepResult",
+    "answer_margins",
+    "chat_kl",
+    "chat_texts",
+    "load_truthfulqa",
+    "multiple_choice",
+    "perplexity",
+    "read_choice_items",
+    "sweep",
+]
