@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from transformers.utils import logging as hf_logging
 
 
 def progress_bar(enabled: bool = True) -> Progress:
@@ -15,3 +19,16 @@ def progress_bar(enabled: bool = True) -> Progress:
         disable=not enabled,
         transient=True,
     )
+
+
+@contextmanager
+def quiet_hf() -> Iterator[None]:
+    """Silence transformers' own loading/saving bars, which would interleave with reptune's
+    progress and its one-line errors."""
+    were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if were_on:
+            hf_logging.enable_progress_bar()

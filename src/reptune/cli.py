@@ -13,6 +13,7 @@ from typing import Annotated
 
 import torch
 import typer
+from accelerate import PartialState
 from rich.console import Console
 from rich.table import Table
 
@@ -480,6 +481,8 @@ def tune(
     result = run_tune(
         lm, ds, train, cfg, out, val, neutral.prompts(), resume=resume, overwrite=overwrite
     )
+    if not PartialState().is_main_process:
+        return
     before, after = result.validation.get("before", {}), result.validation.get("after", {})
     console.print(
         f"{result.steps} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step, peak "

@@ -35,6 +35,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from . import __version__
 from ._io import atomic_dir, atomic_file, write_json
+from ._progress import quiet_hf
 from .directions import DirectionSet
 from .errors import ReptuneError
 from .models import LoadedModel
@@ -317,7 +318,7 @@ def save_folded(
             for s in steerings
         ],
     }
-    with atomic_dir(path, overwrite=overwrite) as tmp:
+    with atomic_dir(path, overwrite=overwrite) as tmp, quiet_hf():
         folded.save_pretrained(tmp)
         lm.tokenizer.save_pretrained(tmp)
         write_json(tmp / "reptune.json", record)

@@ -20,9 +20,9 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
-from transformers.utils import logging as hf_logging
 
 from ._io import atomic_dir
+from ._progress import quiet_hf
 from .data.schema import Prompt
 from .errors import ReptuneError
 
@@ -77,7 +77,7 @@ def embedded_model_dir() -> Path:
     if not (target / "config.json").exists():
         gguf = embedded_gguf()
         model, tokenizer = _from_pretrained(gguf, torch.float32, trust_remote_code=False)
-        with atomic_dir(target, overwrite=True) as tmp:
+        with atomic_dir(target, overwrite=True) as tmp, quiet_hf():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
     return target
@@ -90,17 +90,12 @@ def _from_pretrained(
     location: str | Path = source
     if isinstance(source, Path) and source.suffix == ".gguf":
         location, kwargs["gguf_file"] = source.parent, source.name
-    # transformers' own loading bar would interleave with reptune's progress and error lines.
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
+        with quiet_hf():
+            tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise ReptuneError(f"could not load model {source}: {exc}".splitlines()[0]) from exc
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
     # A GGUF-loaded model keeps a quantizer that makes transformers refuse save_pretrained.
     model.hf_quantizer = None
     model.eval()

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 from .. import __version__
 from .._io import atomic_dir, write_json
-from .._progress import progress_bar
+from .._progress import progress_bar, quiet_hf
 from ..activations import Batch, Position, _Stop, block_output, non_sink_mask, tokenize
 from ..data.schema import Prompt, TuneExample
 from ..directions import DirectionSet
@@ -198,10 +198,13 @@ class Trainer:
             ),
         )
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        # Stopping the forward early skips the output layers; not under checkpointing (the
+        # recomputation must run whole) or DDP (its reducer is armed after a complete forward).
         only_projection = (
             not self.config.uses_token
             and self.config.retain != "kl"
             and not config.gradient_checkpointing
+            and self.accelerator.num_processes == 1
         )
         stop = (
             max(self.layers)
@@ -571,7 +574,7 @@ class Trainer:
         model = acc.unwrap_model(self.model)
         if self.config.gradient_checkpointing:
             _set_checkpointing(self.lm.model, False)
-        with atomic_dir(self.out, overwrite=True) as tmp:
+        with atomic_dir(self.out, overwrite=True) as tmp, quiet_hf():
             if self.config.lora_rank:
                 model.save_pretrained(tmp / "adapter")
                 model = model.merge_and_unload()
