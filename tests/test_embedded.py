@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
 
-from reptune import DirectionSet, Steering, answer_margins, extract, load_model
+from reptune import DirectionSet, LoadedModel, capture, extract, load_model
 from reptune.behaviors import honesty
+from reptune.models import parse_layers
+from reptune.tuning import TuneConfig, tune
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +39,31 @@ def test_best_layer_separates_held_out_persona_activations(directions):
     assert accuracy >= 0.90, f"best layer {layer}: held-out accuracy {accuracy:.3f}"
 
 
-def test_steering_at_best_layer_moves_answer_margin_monotonically(lm, directions):
-    layer = directions.best_layer()
-    items = honesty.items("test")
-    multipliers = [-0.5, -0.25, 0.0, 0.25, 0.5]
-    margins = [
-        float(answer_margins(lm, items, Steering(directions, (layer,), m)).mean())
-        for m in multipliers
-    ]
-    print(f"layer {layer} margins {dict(zip(multipliers, margins, strict=True))}")
-    assert all(a < b for a, b in zip(margins, margins[1:], strict=False)), margins
+def held_out_cosine(lm, directions: DirectionSet, layers: list[int]) -> float:
+    """Mean cosine with v at the last prompt token of test-split tuning prompts."""
+    texts = [lm.render(ex.prompt) for ex in honesty.tuning_examples("test", "-")]
+    acts = capture(lm, texts, layers, progress=False)
+    vectors = torch.stack([directions.vector(layer) for layer in layers])
+    cos = torch.nn.functional.cosine_similarity(acts.values[:, :, 0], vectors.unsqueeze(0), dim=-1)
+    return float(cos.mean())
+
+
+def test_tuning_toward_minus_v_turns_held_out_activations_against_v(lm, directions, tmp_path):
+    config = TuneConfig(toward="-", lr=1e-4, steps=80)
+    result = tune(
+        load_model(),  # tune() changes the model in place: keep the shared one untouched
+        directions,
+        honesty.tuning_examples("train", "-"),
+        config,
+        tmp_path / "tuned",
+        honesty.tuning_examples("validation", "-"),
+        progress=False,
+    )
+    layers = list(parse_layers(config.layers, lm.num_layers, "--layers"))
+    before = held_out_cosine(lm, directions, layers)
+    # The saved folder loads in plain transformers, with no reptune code.
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "tuned", dtype=torch.float32)
+    after = held_out_cosine(LoadedModel(plain, lm.tokenizer, "tuned"), directions, layers)
+    print(f"held-out cosine {before:+.3f} -> {after:+.3f}; {result.seconds_per_step:.2f} s/step")
+    assert abs(before) < 0.3
+    assert after <= -0.6
