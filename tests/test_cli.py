@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import make_tiny
 from reptune.cli import main
@@ -195,3 +196,57 @@ def test_debug_flag_shows_the_traceback(monkeypatch, capsys, tmp_path, tiny_dir)
             "--model",
             str(tiny_dir),
         )
+
+
+@pytest.fixture
+def tune_inputs(tmp_path, tiny_dir) -> tuple[Path, Path]:
+    lm = make_tiny("llama")
+    vectors = torch.nn.functional.normalize(torch.randn(lm.num_layers, lm.hidden_size), dim=-1)
+    dirs = tmp_path / "dirs"
+    DirectionSet(vectors, tuple(range(3)), torch.ones(3), str(tiny_dir), 3).save(dirs)
+    items = tmp_path / "items.jsonl"
+    rows = [{"question": f"Q{i}?", "correct": "yes", "incorrect": "no"} for i in range(10)]
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return dirs, items
+
+
+def test_tune_with_yaml_config_and_flag_override_writes_a_model(
+    monkeypatch, capsys, tmp_path, tiny_dir, tune_inputs
+):
+    dirs, items = tune_inputs
+    config = tmp_path / "tune.yaml"
+    config.write_text(
+        "toward: '-'\nlayers: '1'\nsteps: 3\nbatch_size: 4\nlr: 0.01\nwarmup_steps: 1\n"
+    )
+    out = tmp_path / "tuned"
+    code, stdout, err = run(
+        monkeypatch, capsys, "tune", "--config", str(config), "--steps", "2",
+        "--directions", str(dirs), "--data", str(items), "--out", str(out), "--model", str(tiny_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "2 steps" in stdout and (out / "model.safetensors").exists()
+    record = json.loads((out / "reptune.json").read_text())
+    assert record["config"]["steps"] == 2 and record["config"]["toward"] == "-"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--toward", "up"], "--toward"),
+        (["--mode", "both"], "--mode"),
+        (["--layers", "9"], "out of range"),
+        (["--lr", "-1"], "--lr"),
+    ],
+)
+def test_tune_bad_input_is_one_line_exit_2_and_no_output(
+    monkeypatch, capsys, tmp_path, tiny_dir, tune_inputs, args, message
+):
+    dirs, items = tune_inputs
+    out = tmp_path / "tuned"
+    code, _, err = run(
+        monkeypatch, capsys, "tune", "--directions", str(dirs), "--data", str(items),
+        "--out", str(out), "--model", str(tiny_dir), "--steps", "1", *args,
+    )  # fmt: skip
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "tuned.work").exists()

@@ -244,3 +244,33 @@ def test_yaml_config_round_trips_and_rejects_unknown_keys(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("stepz: 3\n")
     with pytest.raises(ReptuneError, match="unknown option 'stepz'"):
         TuneConfig.from_yaml(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("target", ["A", "B"])
+def test_token_only_baseline_teaches_its_letter_and_leaves_no_projection_term(tmp_path, target):
+    lm = make_tiny("llama")
+    examples = [
+        TuneExample(Prompt(user=f"Is claim {i} true? A) True B) False"), target) for i in range(8)
+    ]
+    letter = lm.tokenizer(target, add_special_tokens=False).input_ids[-1]
+    prompt = lm.tokenizer(lm.render(examples[0].prompt), return_tensors="pt")
+
+    def top_token() -> int:
+        # A tiny random model's small lm_head caps how far a logit can move; its rank can move.
+        with torch.no_grad():
+            return int(lm.model(**prompt).logits[0, -1].argmax())
+
+    assert top_token() != letter
+    tune(
+        lm,
+        directions_for(lm),
+        examples,
+        config(mode="token", token_weight=1.0, train_layers="0-2", steps=20),
+        tmp_path / "t",
+        progress=False,
+    )
+    log = [
+        json.loads(line) for line in (tmp_path / "t" / "train_log.jsonl").read_text().splitlines()
+    ]
+    assert "rep" not in log[0] and log[-1]["token"] < log[0]["token"]
+    assert top_token() == letter
