@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,44 @@ def test_token_only_baseline_teaches_its_letter_and_leaves_no_projection_term(tm
     ]
     assert "rep" not in log[0] and log[-1]["token"] < log[0]["token"]
     assert top_token() == letter
+
+
+def test_gradient_accumulation_follows_the_same_curve_as_one_big_batch(tmp_path):
+    logs = []
+    for accum in (1, 2):
+        lm = make_tiny("llama")
+        tune(
+            lm,
+            directions_for(lm),
+            EXAMPLES,
+            config(steps=4, grad_accum=accum),
+            tmp_path / f"a{accum}",
+            progress=False,
+        )
+        lines = (tmp_path / f"a{accum}" / "train_log.jsonl").read_text().splitlines()
+        logs.append([json.loads(line)["loss"] for line in lines])
+    assert logs[0] == pytest.approx(logs[1], rel=1e-5)
+
+
+def test_early_stopping_ends_the_run_when_validation_stops_improving(tmp_path):
+    lm = make_tiny("llama")
+    # lr 0 after warm-up: the validation loss cannot improve, so patience 2 stops the run.
+    result = tune(
+        lm, directions_for(lm), EXAMPLES, config(steps=40, lr=1e-12, eval_every=2, patience=2),
+        tmp_path / "o", validation=HELD_OUT, progress=False,
+    )  # fmt: skip
+    assert result.stopped_early and result.steps < 40
+
+
+def test_bf16_mixed_precision_run_finishes_with_finite_losses(tmp_path):
+    lm = make_tiny("llama")
+    tune(
+        lm,
+        directions_for(lm),
+        EXAMPLES,
+        config(steps=3, mixed_precision="bf16"),
+        tmp_path / "b",
+        progress=False,
+    )
+    lines = (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()
+    assert all(math.isfinite(json.loads(line)["loss"]) for line in lines)

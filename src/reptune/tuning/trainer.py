@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -148,6 +149,12 @@ class Trainer:
         )
         self.out = Path(out)
         self.work = self.out.with_name(self.out.name + ".work")
+        # Accelerate keeps one process-wide state; a second run in the same process (a
+        # comparison, a notebook) may ask for another precision, which that state would refuse.
+        if AcceleratorState._shared_state.get("_mixed_precision", config.mixed_precision) != (
+            config.mixed_precision
+        ):
+            AcceleratorState._reset_state()
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision)
         world = self.accelerator.num_processes
         if config.batch_size % (world * config.grad_accum):
