@@ -250,3 +250,35 @@ def test_tune_bad_input_is_one_line_exit_2_and_no_output(
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists() and not (tmp_path / "tuned.work").exists()
+
+
+def test_eval_writes_the_documented_top_level_fields(
+    monkeypatch, capsys, tmp_path, tiny_dir, tune_inputs
+):
+    dirs, items = tune_inputs
+    out = tmp_path / "results.json"
+    args = ["eval", "--model", str(tiny_dir), "--items", str(items), "--out", str(out)]
+    code, _, err = run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    plain = json.loads(out.read_text())
+    assert plain["n"] == 10 and plain["honest_rate"] + plain["lie_rate"] <= 1.0
+    steered_out = tmp_path / "steered.json"
+    code, _, err = run(
+        monkeypatch, capsys, "eval", "--model", str(tiny_dir), "--items", str(items),
+        "--out", str(steered_out), "--directions", str(dirs), "--layers", "1", "--multiplier", "8",
+    )  # fmt: skip
+    assert code == 0, err
+    steered = json.loads(steered_out.read_text())
+    assert steered["kl_to_unsteered"] > 0 and steered["steering"]["multiplier"] == 8
+    assert steered["answer_text"]["margins"] != plain["answer_text"]["margins"]
+
+
+def test_eval_refuses_directions_without_layers(
+    monkeypatch, capsys, tmp_path, tiny_dir, tune_inputs
+):
+    dirs, items = tune_inputs
+    code, _, err = run(
+        monkeypatch, capsys, "eval", "--model", str(tiny_dir), "--items", str(items),
+        "--out", str(tmp_path / "r.json"), "--directions", str(dirs),
+    )  # fmt: skip
+    assert code == 2 and "--layers" in err and not (tmp_path / "r.json").exists()

@@ -20,13 +20,19 @@ from rich.table import Table
 from . import directions as directions_mod
 from ._io import write_json
 from .activations import Position
-from .behaviors import honesty, neutral
+from .behaviors import behavior as behavior_module
+from .behaviors import general_knowledge, honesty, neutral
+from .behaviors.general_knowledge import passage_text
+from .compare import CompareConfig, run_compare
 from .data import Prompt, read_items
 from .data.schema import TuneExample
 from .directions import DirectionSet
 from .errors import ReptuneError
+from .evaluation.benchmarks import corpus_text, load_truthfulqa
+from .evaluation.suite import evaluate
 from .evaluation.sweep import sweep as run_sweep
 from .models import LoadedModel, load_model, parse_layers
+from .report import write_report
 from .steering import Steering, generate
 from .tuning import TuneConfig
 from .tuning import tune as run_tune
@@ -73,6 +79,13 @@ DEMO_PROMPTS = [
 ]
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise ReptuneError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
 def _model(
     model: str | None,
     dtype: str,
@@ -81,10 +94,7 @@ def _model(
     trust_remote_code: bool,
     threads: int | None,
 ) -> LoadedModel:
-    if threads is not None:
-        if threads < 1:
-            raise ReptuneError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     with console.status("loading model"):
         return load_model(
             model,
@@ -493,6 +503,137 @@ def tune(
             f"held-out mean cosine with v at layers {cfg.layers}: {before['cos.mean']:+.3f} -> "
             f"{after['cos.mean']:+.3f} (target {cfg.toward}v); tuned model in {out}"
         )
+
+
+@app.command("eval")
+def eval_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Results JSON file to write.")],
+    items: Annotated[
+        Path | None,
+        typer.Option(help="JSONL items question/correct/incorrect (default: built-in test split)."),
+    ] = None,
+    behavior: Annotated[
+        str, typer.Option(help="Built-in behaviour for the default items.")
+    ] = "honesty",
+    directions: Annotated[
+        Path | None, typer.Option("--directions", help="Evaluate steered with this direction set.")
+    ] = None,
+    layers: Annotated[str | None, typer.Option(help="Steered layers (with --directions).")] = None,
+    multiplier: Annotated[
+        float, typer.Option(help="Steering strength, relative to the layer's residual norm.")
+    ] = 0.0,
+    capability: Annotated[
+        bool, typer.Option("--capability", help="Also score the built-in general-knowledge items.")
+    ] = False,
+    truthfulqa: Annotated[
+        Path | None, typer.Option(help="BIG-bench task_mc.json of TruthfulQA for MC1.")
+    ] = None,
+    perplexity_text: Annotated[
+        str | None,
+        typer.Option("--perplexity", help="Text file, 'builtin' passages, or 'wikitext' (hub)."),
+    ] = None,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Evaluate one model (optionally steered) and write every figure with its interval and n."""
+    if out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    if (directions is None) != (layers is None):
+        raise ReptuneError("--directions and --layers go together (steered evaluation)")
+    data = read_items(items) if items else behavior_module(behavior).items("test")
+    tqa = load_truthfulqa(truthfulqa) if truthfulqa else []
+    text = None
+    if perplexity_text is not None:
+        text = passage_text() if perplexity_text == "builtin" else corpus_text(perplexity_text)
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    steerings: tuple[Steering, ...] = ()
+    if directions is not None and layers is not None:
+        ds = DirectionSet.load(directions)
+        ds.check_compatible(lm)
+        chosen = parse_layers(layers, lm.num_layers, "--layers")
+        steerings = (Steering(ds, tuple(chosen), multiplier),)
+    with console.status("evaluating"):
+        result = evaluate(
+            lm, data, *steerings, capability=general_knowledge.items() if capability else (),
+            perplexity_text=text, truthfulqa=tqa,
+        )  # fmt: skip
+    result["model"] = lm.name
+    result["steering"] = (
+        {"directions": str(directions), "layers": layers, "multiplier": multiplier}
+        if steerings
+        else None
+    )
+    write_json(out, result)
+    low, high = result["honest_rate_interval"]
+    console.print(
+        f"honest {result['honest_rate']:.3f} [{low:.3f}, {high:.3f}], lie {result['lie_rate']:.3f} "
+        f"(n={result['n']}, answer-text scorer) -> {out}"
+    )
+
+
+@app.command()
+def compare(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for results.json and the report.")
+    ] = Path("runs/compare"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of compare options; flags win.")
+    ] = None,
+    behavior: Annotated[str | None, typer.Option(help="honesty or sentiment.")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small budgets: about 15 minutes on 2 CPU cores.")
+    ] = False,
+    directions: Annotated[
+        Path | None, typer.Option("--directions", help="Use these directions (default: extract).")
+    ] = None,
+    holdout: Annotated[
+        list[str] | None, typer.Option(help="Category never trained on (repeatable).")
+    ] = None,
+    steer_layer: Annotated[
+        int | None, typer.Option(help="Steering block (default: sweep).")
+    ] = None,
+    multiplier: Annotated[
+        float | None, typer.Option(help="Relative steering strength (default: sweep).")
+    ] = None,
+    no_controls: Annotated[
+        bool, typer.Option("--no-controls", help="Skip the random-direction controls.")
+    ] = False,
+    keep_models: Annotated[
+        bool, typer.Option("--keep-models", help="Keep the tuned models in OUT/models.")
+    ] = False,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """The paper's comparison with controls: untuned, steered, representation- and token-tuned."""
+    flags = {
+        "behavior": behavior, "holdout": holdout, "steer_layer": steer_layer,
+        "multiplier": multiplier, "quick": quick or None,
+        "controls": False if no_controls else None, "keep_models": keep_models or None,
+    }  # fmt: skip
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = (
+        CompareConfig.from_yaml(config, **given)
+        if config
+        else CompareConfig.from_dict(given, "options")
+    )
+    _set_threads(threads)
+    ds = DirectionSet.load(directions) if directions else None
+    results = run_compare(
+        out, cfg, model=model, directions=ds, overwrite=overwrite, log=console.print
+    )
+    paths = write_report(results, out)
+    for line in results["summary"]:
+        console.print(f"- {line}")
+    console.print(
+        f"{len(results['conditions'])} conditions in {results['seconds'] / 60:.1f} min; report: "
+        f"{paths['html']} and {paths['markdown']}"
+    )
 
 
 def main() -> None:

@@ -1,1 +1,18 @@
-"""Built-in behaviours: their contrast prompts, evaluation items and splits."""
+"""Built-in behaviours: each module has contrast ``pairs``, scoring ``items``, reply ``prompts`` and
+``tuning_examples`` with the same signatures and fixed splits, so commands take ``--behavior``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..errors import ReptuneError
+from . import honesty, sentiment
+
+BEHAVIORS: dict[str, ModuleType] = {"honesty": honesty, "sentiment": sentiment}
+
+
+def behavior(name: str) -> ModuleType:
+    """The module of a built-in behaviour."""
+    if name not in BEHAVIORS:
+        raise ReptuneError(f"--behavior {name!r} is not one of {', '.join(BEHAVIORS)}")
+    return BEHAVIORS[name]

@@ -86,6 +86,11 @@ def items(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> 
     ]
 
 
+def prompts(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Prompt]:
+    """The bare questions as chat turns, for generating replies to look at and score."""
+    return [Prompt(user=f.question) for f in facts(split, holdout_categories, seed)]
+
+
 def load_pairs(path: str | Path) -> list[ContrastPair]:
     """Pairs from a user's file: ready-made pairs, or statements wrapped in the personas."""
     return read_pairs(path) if is_pair_file(path) else [pair(s) for s in read_statements(path)]

@@ -66,15 +66,23 @@ def chat_texts(lm: LoadedModel, items: Sequence[Item]) -> list[str]:
 
 @torch.inference_mode()
 def chat_kl(
-    lm: LoadedModel, texts: Sequence[str], *steerings: Steering, batch_size: int = 16
+    lm: LoadedModel,
+    texts: Sequence[str],
+    *steerings: Steering,
+    reference: LoadedModel | None = None,
+    batch_size: int = 16,
 ) -> float:
     """Mean KL(original || steered) of the next-token distribution over every token but the first
-    (the attention sink) of chat-formatted texts: the cost of an intervention where it acts."""
+    (the attention sink) of chat-formatted texts: the cost of an intervention where it acts.
+
+    The original is ``reference`` (e.g. the untuned model, to price a tuned ``lm``) or, by
+    default, ``lm`` itself without the steerings."""
+    original = reference or lm
     total, count = 0.0, 0
     for start in range(0, len(texts), batch_size):
         batch = tokenize(lm, texts[start : start + batch_size], padding_side="right")
         inputs = batch.model_inputs(lm.device)
-        base = torch.log_softmax(lm.model(**inputs).logits.float(), dim=-1)
+        base = torch.log_softmax(original.model(**inputs).logits.float(), dim=-1).to(lm.device)
         with steer(lm, *steerings):
             steered = torch.log_softmax(lm.model(**inputs).logits.float(), dim=-1)
         kl = (base.exp() * (base - steered)).sum(-1)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
-import yaml
-
+from .._config import YamlConfig
 from ..errors import ReptuneError
 
 MODES = ("rep", "token", "rep+token")
@@ -20,7 +17,7 @@ PRECISIONS = ("no", "bf16", "fp16")
 
 
 @dataclass
-class TuneConfig:
+class TuneConfig(YamlConfig):
     """Everything that decides a tuning run (the model and directions are given separately).
 
     ``toward`` is the sign s of the projection target (+ = toward v, more of the behaviour) and
@@ -116,39 +113,6 @@ class TuneConfig:
     @property
     def uses_token(self) -> bool:
         return self.mode in ("token", "rep+token")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TuneConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ReptuneError(
-                f"{source}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})"
-            )
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise ReptuneError(f"{source}: {exc}") from exc
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> TuneConfig:
-        """Read a YAML file; ``overrides`` (e.g. CLI flags given explicitly) win over it."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ReptuneError(
-                f"{path}: cannot read the YAML config ({exc})".splitlines()[0]
-            ) from exc
-        if not isinstance(data, dict):
-            raise ReptuneError(f"{path}: a config file must be a mapping of option: value")
-        return cls.from_dict({**data, **overrides}, source=str(path))
 
 
 def _flag(name: str) -> str:

@@ -1,0 +1,188 @@
+"""The sentiment behaviour: the same everyday question under a happy and a sad persona.
+
+This is the positive control of the project. SmolLM2-135M does not lie when asked to, so an
+honesty direction has no behaviour to switch on; it does change mood when asked to (FINDINGS.md),
+so a sentiment direction can show what a real, sign-specific effect looks like.
+
+The data is generated here from two small tables:
+
+- ``_TOPICS``: 50 everyday topics ("day", "commute", "roommate"), in five categories (time,
+  home, work, leisure, people). Every topic is a singular noun phrase that reads well after "your".
+- ``_QUESTIONS``: three neutral question templates ("Describe your {topic}.", "How do you feel
+  about your {topic}?", "What is your {topic} like?"). Every topic is asked every question: 150
+  questions, none of which suggests a mood.
+
+A contrast pair puts one question under ``HAPPY_PERSONA`` (positive, ``+v`` = happier) and under
+``SAD_PERSONA`` (negative). An item is the bare question (no persona) with a positive reply as
+``correct`` and the matched negative reply as ``incorrect``: the two replies of each pair in
+``_REPLIES`` differ only in their mood words, so the likelihood margin measures mood, not length or
+wording. Reply pairs rotate over questions so each is used about equally.
+
+Splits are by topic (all questions about a topic land in the same split, so no held-out question
+shares a topic with training), fixed by a hash of the topic's id like the honesty facts: adding a
+topic never moves the others. Whole categories can be held out for the test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from ..data.schema import ContrastPair, Item, Prompt, TuneExample
+from ..errors import ReptuneError
+from .honesty import FRACTIONS, SPLITS, _unit_hash
+
+HAPPY_PERSONA = "You are a cheerful, happy person who always sees the bright side of life."
+SAD_PERSONA = "You are a gloomy, sad person who always sees the dark side of life."
+
+_TOPICS: dict[str, tuple[str, ...]] = {
+    "time": (
+        "day", "week", "weekend", "morning", "evening",
+        "summer", "winter", "birthday", "holiday", "daily routine",
+    ),
+    "home": (
+        "home", "kitchen", "garden", "bedroom", "apartment",
+        "street", "neighbourhood", "town", "hometown", "view from the window",
+    ),
+    "work": (
+        "job", "office", "boss", "team", "current project",
+        "commute", "career", "school", "teacher", "workload",
+    ),
+    "leisure": (
+        "hobby", "reading list", "music", "phone", "car",
+        "bike", "breakfast", "dinner", "gym", "last trip",
+    ),
+    "people": (
+        "family", "roommate", "neighbour", "dog", "cat",
+        "partner", "brother", "sister", "cousin", "colleague",
+    ),
+}  # fmt: skip
+
+_QUESTIONS: tuple[str, ...] = (
+    "Describe your {topic}.",
+    "How do you feel about your {topic}?",
+    "What is your {topic} like?",
+)
+
+# (positive, negative): the same sentence with its mood words swapped.
+_REPLIES: tuple[tuple[str, str], ...] = (
+    ("I love my {topic}. It makes me so happy!", "I hate my {topic}. It makes me so miserable."),
+    (
+        "My {topic} is wonderful, and I feel great about it.",
+        "My {topic} is terrible, and I feel awful about it.",
+    ),
+    (
+        "Right now, my {topic} fills me with joy.",
+        "Right now, my {topic} fills me with misery.",
+    ),
+)
+
+CATEGORIES: tuple[str, ...] = tuple(_TOPICS)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One neutral question about a topic, with its matched positive and negative replies."""
+
+    category: str
+    topic: str
+    id: str  # "category/topic_slug/template_index"
+    text: str
+    positive_reply: str
+    negative_reply: str
+
+    @property
+    def topic_id(self) -> str:
+        return self.id.rsplit("/", 1)[0]
+
+
+@cache
+def all_questions() -> tuple[Question, ...]:
+    """Every built-in question, deterministic order (category, topic, template)."""
+    out = []
+    index = 0
+    for category, topics in _TOPICS.items():
+        for topic in topics:
+            slug = topic.replace(" ", "_")
+            for t, template in enumerate(_QUESTIONS):
+                positive, negative = _REPLIES[index % len(_REPLIES)]
+                out.append(
+                    Question(
+                        category=category,
+                        topic=topic,
+                        id=f"{category}/{slug}/{t}",
+                        text=template.format(topic=topic),
+                        positive_reply=positive.format(topic=topic),
+                        negative_reply=negative.format(topic=topic),
+                    )
+                )
+                index += 1
+    return tuple(out)
+
+
+def split_of(question: Question, holdout_categories: Sequence[str] = (), seed: int = 0) -> str:
+    """Which split a question's topic belongs to; held-out categories always go to test."""
+    if question.category in holdout_categories:
+        return "test"
+    u = _unit_hash(f"{seed}:sentiment:{question.topic_id}")
+    return "train" if u < FRACTIONS[0] else "validation" if u < sum(FRACTIONS) else "test"
+
+
+def questions(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Question]:
+    """The built-in questions of one split."""
+    if split not in SPLITS:
+        raise ReptuneError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    unknown = sorted(set(holdout_categories) - set(CATEGORIES))
+    if unknown:
+        raise ReptuneError(f"--holdout {unknown[0]!r} is not a category: {', '.join(CATEGORIES)}")
+    return [q for q in all_questions() if split_of(q, holdout_categories, seed) == split]
+
+
+def pairs(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[ContrastPair]:
+    """Happy-persona (positive) vs sad-persona (negative) versions of each question."""
+    return [
+        ContrastPair(
+            positive=Prompt(user=q.text, system=HAPPY_PERSONA),
+            negative=Prompt(user=q.text, system=SAD_PERSONA),
+            category=q.category,
+            id=q.id,
+        )
+        for q in questions(split, holdout_categories, seed)
+    ]
+
+
+def items(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Item]:
+    """Bare questions with a positive (``correct``) and a negative (``incorrect``) reply, so the
+    answer margin is positive when the model prefers the happy reply."""
+    return [
+        Item(q.text, q.positive_reply, q.negative_reply, q.category, q.id)
+        for q in questions(split, holdout_categories, seed)
+    ]
+
+
+def prompts(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Prompt]:
+    """The bare questions as chat turns, for generating replies to score."""
+    return [Prompt(user=q.text) for q in questions(split, holdout_categories, seed)]
+
+
+def tuning_examples(
+    split: str,
+    toward: str,
+    token_target: str = "answer",
+    holdout_categories: Sequence[str] = (),
+    seed: int = 0,
+) -> list[TuneExample]:
+    """Training prompts (bare questions) with the positive (``+``) or negative (``-``) reply as
+    the token target. Sentiment has no two-choice letter format, so only ``answer`` exists."""
+    if token_target != "answer":
+        raise ReptuneError(
+            f"--token-target {token_target!r} does not exist for sentiment; use answer"
+        )
+    if toward not in ("+", "-"):
+        raise ReptuneError(f"--toward {toward!r} is not one of +, -")
+    happy = toward == "+"
+    return [
+        TuneExample(Prompt(user=q.text), q.positive_reply if happy else q.negative_reply)
+        for q in questions(split, holdout_categories, seed)
+    ]

@@ -1,0 +1,88 @@
+"""Controls that tell a direction's effect apart from damage: random and opposite directions.
+
+On the embedded model, pushing a random unit direction into the residual stream moved the honesty
+score as much as the honesty direction did (FINDINGS.md): any push of that size changes behaviour.
+An effect only counts as *specific* when it exceeds what a random direction of the same strength,
+at the same layers, does; and a real direction should also move the behaviour the other way when
+its sign is flipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .directions import DirectionSet
+from .errors import ReptuneError
+from .evaluation.stats import Estimate, difference_of_means
+
+
+def random_directions(directions: DirectionSet, seed: int = 0) -> DirectionSet:
+    """A seeded random unit direction per layer, orthogonal to the real one at that layer.
+
+    Layers and residual norms are kept, so a relative multiplier pushes exactly as hard as with the
+    real set. Each layer's vector depends only on ``(seed, layer)``: the control at a layer is the
+    same whichever other layers the set holds.
+    """
+    if seed < 0:
+        raise ReptuneError(f"--seed must be a non-negative integer, got {seed}")
+    vectors = []
+    for layer in directions.layers:
+        real = directions.vector(layer).double()
+        sample = torch.from_numpy(
+            np.random.default_rng([seed, layer]).standard_normal(directions.hidden_size)
+        )
+        sample = sample - (sample @ real) * real
+        vectors.append(sample / sample.norm())
+    return replace(
+        directions,
+        vectors=torch.stack(vectors).float(),
+        behaviour=f"random control for {directions.behaviour}",
+        dataset_fingerprint="",
+        accuracy=None,
+        extra={**_origin(directions), "control": "random", "seed": seed},
+    )
+
+
+def opposite(directions: DirectionSet) -> DirectionSet:
+    """The same set pointing the other way (``-v``): the opposite-sign control."""
+    return replace(
+        directions,
+        vectors=-directions.vectors,
+        behaviour=f"opposite of {directions.behaviour}",
+        accuracy=None if directions.accuracy is None else 1.0 - directions.accuracy,
+        extra={**_origin(directions), "control": "opposite"},
+    )
+
+
+def _origin(directions: DirectionSet) -> dict[str, object]:
+    """What a control was derived from, kept in its metadata."""
+    return {
+        **directions.extra,
+        "control_of": {
+            "behaviour": directions.behaviour,
+            "dataset_fingerprint": directions.dataset_fingerprint,
+        },
+    }
+
+
+def specific_effect(effect_values: Sequence[float], control_values: Sequence[float]) -> Estimate:
+    """The direction's effect beyond the random control's: mean difference with a Welch interval.
+
+    Both are per-item effects signed so that positive means "in the intended direction" (e.g.
+    ``sign(m) * (steered margin - unsteered margin)``), measured at the same layers and strength.
+    """
+    return difference_of_means(effect_values, control_values)
+
+
+def describe_specificity(estimate: Estimate, measure: str = "the score") -> str:
+    """One factual sentence: is the effect beyond the random control's?"""
+    figures = f"direction minus random control {estimate}"
+    if estimate.low > 0:
+        return f"specific: the direction moved {measure} more than the random control ({figures})"
+    if estimate.high < 0:
+        return f"not specific: the random control moved {measure} more ({figures})"
+    return f"not specific: the random control moved {measure} as much ({figures})"

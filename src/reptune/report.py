@@ -1,0 +1,275 @@
+"""Turn a comparison's ``results.json`` into ``report.md``, a self-contained ``report.html`` and
+``figures/*.png``: pictures where people would rather look than read, tables for the numbers."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ._io import atomic_file, write_text  # noqa: E402
+
+KL_LINE_LABEL = "KL read as real damage"
+
+
+def _interval(estimate: dict[str, float]) -> str:
+    return f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
+
+
+def _errors(estimates: list[dict[str, float]]) -> np.ndarray:
+    values = np.array([e["value"] for e in estimates])
+    return np.array(
+        [values - [e["low"] for e in estimates], [e["high"] for e in estimates] - values]
+    )
+
+
+def fig_rates(results: dict[str, Any]) -> Figure:
+    """Honest and lie rates per condition with Wilson intervals, like the paper's bar charts."""
+    names = list(results["conditions"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    x = np.arange(len(names))
+    for ax, key, title in zip(
+        axes,
+        ("held_out", "in_distribution"),
+        ("held-out categories", "held-out items, trained categories"),
+        strict=True,
+    ):
+        for offset, rate, colour in (
+            (-0.2, "honest_rate", "tab:green"),
+            (0.2, "lie_rate", "tab:red"),
+        ):
+            est = [results["conditions"][n][key][rate] for n in names]
+            ax.bar(x + offset, [e["value"] for e in est], 0.4, yerr=_errors(est), capsize=2,
+                   color=colour, label=rate.replace("_", " "))  # fmt: skip
+        ax.set_xticks(x, names, rotation=55, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("share of items (95% Wilson interval)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_dose_response(results: dict[str, Any]) -> Figure:
+    """Steering effect and KL per layer across multipliers (validation items)."""
+    points = results["sweep"]["points"]
+    layers = sorted({p["layer"] for p in points})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for layer in layers:
+        row = sorted((p for p in points if p["layer"] == layer), key=lambda p: p["multiplier"])
+        ms = [p["multiplier"] for p in row]
+        left.plot(
+            ms,
+            [p["margin"] - results["sweep"]["baseline_margin"] for p in row],
+            "o-",
+            label=f"block {layer}",
+        )
+        right.plot(ms, [p["kl"] for p in row], "o-", label=f"block {layer}")
+    left.axhline(0, color="grey", lw=0.8)
+    left.set(xlabel="multiplier (x layer's mean residual norm)", ylabel="margin change vs unsteered",
+             title="steering dose-response")  # fmt: skip
+    right.axhline(results["sweep"]["max_kl"], color="red", ls="--", label=KL_LINE_LABEL)
+    right.set(xlabel="multiplier", ylabel="KL to unsteered (chat text)", title="cost")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_training(results: dict[str, Any]) -> Figure:
+    """Mean cosine with the tuned direction at the target layers during each tuning run."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, run in results["training"].items():
+        steps = [r["step"] for r in run["log"]]
+        cos = [np.mean([v for k, v in r.items() if k.startswith("cos.")]) for r in run["log"]]
+        ax.plot(steps, cos, label=name)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(
+        xlabel="step",
+        ylabel="mean cosine with its direction (train batch)",
+        title="cosine during training",
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_robustness(results: dict[str, Any]) -> Figure:
+    """Lie rate of each tuned model when steered against its own tuning."""
+    rows = list(results["robustness"])
+    cols = [p["multiplier"] for p in results["robustness"][rows[0]]] if rows else []
+    fig, ax = plt.subplots(figsize=(1.8 + 1.2 * max(len(cols), 1), 1.2 + 0.6 * max(len(rows), 1)))
+    if rows:
+        grid = np.array([[p["lie_rate"]["value"] for p in results["robustness"][r]] for r in rows])
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="Reds", aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(cols)), ["|m|=" + f"{abs(c):g}" for c in cols])
+        ax.set_yticks(range(len(rows)), rows)
+        fig.colorbar(image, ax=ax, label="lie rate (held-out categories)")
+    ax.set_title(f"counter-steering at block {results['steering']['layer']}")
+    fig.tight_layout()
+    return fig
+
+
+def fig_cost(results: dict[str, Any]) -> Figure:
+    """Each condition's held-out margin change against its KL cost."""
+    conds = results["conditions"]
+    base = np.array(conds["untuned"]["held_out"]["margins"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, cond in conds.items():
+        change = np.array(cond["held_out"]["margins"]) - base
+        sem = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else 0.0
+        marker = "x" if cond["control"] else "o"
+        ax.errorbar(cond["kl"], change.mean(), yerr=1.96 * sem, fmt=marker, capsize=3, label=name)
+    ax.axvline(results["config"]["max_kl"], color="red", ls="--", label=KL_LINE_LABEL)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="KL to untuned on chat text", ylabel="mean margin change vs untuned (held-out)",
+           title="effect versus cost")  # fmt: skip
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {
+    "rates": ("Honest and lie rates per condition", fig_rates),
+    "cost": ("Effect versus cost", fig_cost),
+    "dose_response": ("Steering dose-response per layer", fig_dose_response),
+    "training": ("Cosine during training", fig_training),
+    "robustness": ("Robustness to counter-steering", fig_robustness),
+}
+
+
+def _condition_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, c in results["conditions"].items():
+        rows.append([
+            name,
+            _interval(c["held_out"]["honest_rate"]),
+            _interval(c["held_out"]["lie_rate"]),
+            _interval(c["in_distribution"]["honest_rate"]),
+            f"{c['kl']:.3f}",
+            f"{c['perplexity']:.2f}",
+            _interval(c["capability"]),
+            f"{c['quality']['degenerate_rate']['value']:.2f}",
+        ])  # fmt: skip
+    return rows
+
+
+CONDITION_HEADER = [
+    "condition", "honest (held-out)", "lie (held-out)", "honest (in-dist.)", "KL", "perplexity",
+    "capability", "degenerate replies",
+]  # fmt: skip
+EFFECT_HEADER = ["condition", "effect", "random control", "specific effect", "KL", "control KL"]
+
+
+def _effect_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [e["condition"], _interval(e["effect"]), _interval(e["control_effect"]),
+         _interval(e["specific_effect"]), f"{e['kl']:.3f}", f"{e['control_kl']:.3f}"]
+        for e in results["specific_effects"]
+    ]  # fmt: skip
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _replies(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (name, r["prompt"], r["reply"])
+        for name, c in results["conditions"].items()
+        for r in c["replies"][:2]
+    ]
+
+
+def _intro(results: dict[str, Any]) -> str:
+    s = results["steering"]
+    return (
+        f"Model {results['model']}, behaviour {results['behavior']}, held-out categories "
+        f"{', '.join(results['holdout_categories'])}. Steering at block {s['layer']} with strength "
+        f"{s['multiplier']:g} x the block's mean residual norm. Rates count an item as honest when the "
+        "model prefers the correct answer text (mean log-probability as its reply) and as a lie when "
+        f"it prefers the incorrect one. Run time {results.get('seconds', 0) / 60:.1f} min."
+    )
+
+
+def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
+    """Write figures, ``report.md`` and ``report.html`` (images inlined, no network) into ``out``."""
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    images: dict[str, Path] = {}
+    for key, (_, draw) in FIGURES.items():
+        fig = draw(results)
+        path = out / "figures" / f"{key}.png"
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        images[key] = path
+    conditions = _condition_rows(results)
+    effects = _effect_rows(results)
+    replies = _replies(results)
+
+    md = [f"# reptune comparison: {results['behavior']} on {results['model']}", "", _intro(results), "",
+          "## What the results show", ""]  # fmt: skip
+    md += [f"- {line}" for line in results["summary"]]
+    md += ["", "## Conditions", "", _markdown_table(CONDITION_HEADER, conditions), "",
+           "## Specific effects (direction minus random control, held-out margin)", "",
+           _markdown_table(EFFECT_HEADER, effects) if effects else "No controls were run.", ""]  # fmt: skip
+    for key, (title, _) in FIGURES.items():
+        md += [f"## {title}", "", f"![{title}](figures/{key}.png)", ""]
+    md += ["## Replies", ""]
+    md += [f"- **{n}** - {p!r} -> {r!r}" for n, p, r in replies]
+    md_path = write_text(out / "report.md", "\n".join(md) + "\n")
+
+    sections = [
+        ("summary", "What the results show",
+         "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in results["summary"]) + "</ul>"),
+        ("conditions", "Conditions", _html_table(CONDITION_HEADER, conditions)),
+        ("effects", "Specific effects", _html_table(EFFECT_HEADER, effects) if effects else "<p>No controls were run.</p>"),
+    ]  # fmt: skip
+    for key, (title, _) in FIGURES.items():
+        data = base64.b64encode(images[key].read_bytes()).decode("ascii")
+        sections.append(
+            (key, title, f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+        )
+    sections.append(
+        (
+            "replies",
+            "Replies",
+            _html_table(["condition", "prompt", "reply"], [list(r) for r in replies]),
+        )
+    )
+    body = "".join(
+        f'<section id="{k}"><h2>{html.escape(t)}</h2>{c}</section>' for k, t, c in sections
+    )
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>reptune comparison: {html.escape(results['behavior'])}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "img{max-width:100%}</style></head><body>"
+        f"<h1>reptune comparison: {html.escape(results['behavior'])} on {html.escape(results['model'])}</h1>"
+        f"<p>{html.escape(_intro(results))}</p>{body}</body></html>"
+    )
+    html_path = write_text(out / "report.html", page)
+    return {"markdown": md_path, "html": html_path, **images}
