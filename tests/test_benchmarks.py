@@ -118,7 +118,7 @@ def test_large_steering_changes_every_items_scores(llama_lm: LoadedModel) -> Non
 
 
 def test_scoring_no_items_is_refused(llama_lm: LoadedModel) -> None:
-    with pytest.raises(ReptuneError, match="no multiple-choice items"):
+    with pytest.raises(ReptuneError, match="no questions to score"):
         multiple_choice(llama_lm, [])
 
 

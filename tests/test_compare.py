@@ -64,7 +64,9 @@ def test_results_json_has_training_logs_robustness_and_a_summary(results):
     out, r = results
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["summary"] == r["summary"] and r["summary"]
-    assert set(r["training"]) == {n for n, c in r["conditions"].items() if c["kind"].endswith("-tuned")}
+    assert set(r["training"]) == {
+        n for n, c in r["conditions"].items() if c["kind"].endswith("-tuned")
+    }
     assert set(r["robustness"]) == {
         "rep-tuned +v",
         "rep-tuned -v",

@@ -17,7 +17,8 @@ from reptune.behaviors.general_knowledge import (
     passage_text,
     write_items,
 )
-from reptune.evaluation.benchmarks import MCItem, read_choice_items
+from reptune.data.schema import MCItem
+from reptune.evaluation.benchmarks import read_choice_items
 from reptune.models import LoadedModel
 
 

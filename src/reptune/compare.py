@@ -73,13 +73,13 @@ class CompareConfig(YamlConfig):
     def __post_init__(self) -> None:
         behavior_module(self.behavior)
         if self.quick:
-            self.sweep_layers = "0.3-0.6"
+            self.sweep_layers = "0.3,0.45,0.6"
             self.sweep_multipliers = [-0.25, 0.25]
             self.robustness_multipliers = [0.25, 0.5]
             self.replies = min(self.replies, 4)
             self.capability_items = self.capability_items or 48
             self.perplexity_window, self.perplexity_stride = 256, 192
-            self.tune = {"steps": 30, **self.tune}
+            self.tune = {"steps": 30, "eval_every": 0, **self.tune}
         if self.multiplier is not None and not (math.isfinite(self.multiplier) and self.multiplier):
             raise ReptuneError(
                 f"--multiplier must be a finite non-zero number, got {self.multiplier}"
@@ -118,7 +118,8 @@ def _eval_sets(lm: LoadedModel, config: CompareConfig, module: Any, holdout: lis
     neutral_prompts = neutral.prompts()
     reply_prompts = [Prompt(user=i.question) for i in held_out[: config.replies]]
     # KL is read where tuning acts: chat prompts with replies, on behaviour items and neutral chat.
-    kl_texts = chat_texts(lm, held_out + in_dist) + [lm.render(p) for p in neutral_prompts]
+    kl_items = held_out if config.quick else held_out + in_dist
+    kl_texts = chat_texts(lm, kl_items) + [lm.render(p) for p in neutral_prompts]
     passages = general_knowledge.PASSAGES[:3] if config.quick else general_knowledge.PASSAGES
     capability = general_knowledge.items()
     if config.capability_items:
@@ -276,6 +277,7 @@ def run_compare(
     plan = conditions(config)
     for number, condition in enumerate(plan, 1):
         log(f"[{number}/{len(plan)}] {condition.name}: {condition.description}")
+        condition_started = time.perf_counter()
         chosen = control if condition.control else directions
         if condition.kind in ("untuned", "steered"):
             steerings = (
@@ -304,6 +306,7 @@ def run_compare(
                 "config": cfg.to_dict(),
                 "log": _read_log(target / "train_log.jsonl"),
                 "seconds_per_step": run.seconds_per_step,
+                "seconds": run.seconds,
                 "validation": run.validation,
             }
             measured = evaluate_condition(tuned, sets, config, reference=base, untuned=untuned)
@@ -315,7 +318,12 @@ def run_compare(
                 shutil.rmtree(target, ignore_errors=True)
             del tuned
             gc.collect()
-        results["conditions"][condition.name] = {**asdict(condition), **measured}
+        seconds = time.perf_counter() - condition_started
+        results["conditions"][condition.name] = {
+            **asdict(condition),
+            **measured,
+            "seconds": seconds,
+        }
     if not config.keep_models and work.exists() and not any(work.iterdir()):
         work.rmdir()
     results["specific_effects"] = specific_effects(results)

@@ -13,6 +13,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import ReptuneError
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,32 @@ class TuneExample:
 
     prompt: Prompt
     target: str = ""
+
+
+@dataclass(frozen=True)
+class MCItem:
+    """A multiple-choice question: ``choices[answer]`` is the one correct reply."""
+
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 2:
+            raise ReptuneError(f"question {self.question!r}: needs at least two choices")
+        if not 0 <= self.answer < len(self.choices):
+            raise ReptuneError(
+                f"question {self.question!r}: answer index {self.answer} is outside "
+                f"0..{len(self.choices) - 1}"
+            )
+        if len({c.strip().lower() for c in self.choices}) < len(self.choices):
+            raise ReptuneError(f"question {self.question!r}: two choices are the same")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "choices": list(self.choices),
+            "answer": self.answer,
+            "subject": self.subject,
+        }

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,127 +23,16 @@ import torch
 from torch import Tensor
 
 from .._io import write_text
-from ..activations import tokenize
 from ..data.loaders import _jsonl, _read_text, _text
-from ..data.schema import Prompt
+from ..data.schema import MCItem
 from ..errors import ReptuneError
 from ..models import LoadedModel
 from ..steering import Steering, steer
-from .likelihood import target_logprobs
+from .likelihood import choice_logprobs, target_logprobs
 from .stats import wilson
 
 TRUTHFULQA_HUB = ("truthfulqa/truthful_qa", "multiple_choice", "validation")
 WIKITEXT_HUB = ("Salesforce/wikitext", "wikitext-2-raw-v1", "test")
-
-
-@dataclass(frozen=True)
-class MCItem:
-    """A multiple-choice question: ``choices[answer]`` is the one correct reply."""
-
-    question: str
-    choices: tuple[str, ...]
-    answer: int
-    subject: str = ""
-
-    def __post_init__(self) -> None:
-        if len(self.choices) < 2:
-            raise ReptuneError(f"question {self.question!r}: needs at least two choices")
-        if not 0 <= self.answer < len(self.choices):
-            raise ReptuneError(
-                f"question {self.question!r}: answer index {self.answer} is outside "
-                f"0..{len(self.choices) - 1}"
-            )
-        if len({c.strip().lower() for c in self.choices}) < len(self.choices):
-            raise ReptuneError(f"question {self.question!r}: two choices are the same")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "choices": list(self.choices),
-            "answer": self.answer,
-            "subject": self.subject,
-        }
-
-
-@dataclass(frozen=True)
-class ChoiceScores:
-    """Per item, the log-likelihood of every choice: summed over its tokens and per token."""
-
-    total: list[Tensor]  # [n_choices] per item
-    mean: list[Tensor]
-
-
-# --- scoring ----------------------------------------------------------------------------------
-
-
-def _score_batch(
-    lm: LoadedModel, prompts: Sequence[str], choices: Sequence[Sequence[str]]
-) -> tuple[Tensor, Tensor]:
-    """Mean log-prob per token, and token count, of every choice of a few items, reading each
-    prompt only once.
-
-    The prompts run left-padded with a KV cache; the cache rows are then repeated once per choice
-    and all choices run on top of it, right-padded (causal attention never lets a real token see
-    the padding after it). The prompt's last logits predict each choice's first token.
-    """
-    prompt = tokenize(lm, prompts, padding_side="left")
-    out = lm.model(**prompt.model_inputs(lm.device), use_cache=True)
-    owner = torch.repeat_interleave(torch.tensor([len(c) for c in choices]))
-    rows = owner.to(lm.device)
-    cache = out.past_key_values
-    cache.batch_select_indices(rows)
-    flat = [choice for item_choices in choices for choice in item_choices]
-    ids = lm.tokenizer(flat, add_special_tokens=False)["input_ids"]
-    if any(not row for row in ids):
-        raise ReptuneError(f"choice {flat[[len(r) for r in ids].index(0)]!r} has no tokens")
-    width = max(len(row) for row in ids)
-    input_ids = torch.full((len(ids), width), lm.tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(ids), width + 1), -100, dtype=torch.long)
-    choice_mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for r, row in enumerate(ids):
-        input_ids[r, : len(row)] = torch.tensor(row)
-        labels[r, 1 : len(row) + 1] = torch.tensor(row)
-        choice_mask[r, : len(row)] = 1
-    prompt_mask = prompt.attention_mask[owner]
-    position_ids = prompt_mask.sum(1, keepdim=True) + torch.arange(width)
-    logits = lm.model(
-        input_ids=input_ids.to(lm.device),
-        attention_mask=torch.cat([prompt_mask, choice_mask], dim=1).to(lm.device),
-        position_ids=position_ids.to(lm.device),
-        past_key_values=cache,
-        use_cache=True,
-    ).logits
-    logits = torch.cat([out.logits[rows, -1:], logits], dim=1)
-    counts = torch.tensor([len(row) for row in ids])
-    return target_logprobs(logits, labels.to(lm.device)).cpu(), counts
-
-
-@torch.inference_mode()
-def choice_logprobs(
-    lm: LoadedModel, items: Sequence[MCItem], *steerings: Steering, batch_size: int = 8
-) -> ChoiceScores:
-    """Log-likelihood of each choice as the assistant's reply to its question (chat template).
-
-    ``batch_size`` items are scored together, longest prompts first; each prompt is run once
-    and shared by its choices (the chat prompt is most of the tokens), and each choice is
-    tokenized on its own after the prompt, as in ``answer_margins``.
-    """
-    if not items:
-        raise ReptuneError("no multiple-choice items to score")
-    prompts = [lm.render(Prompt(user=item.question)) for item in items]
-    order = sorted(range(len(items)), key=lambda i: -len(prompts[i]))
-    total: list[Tensor] = [torch.empty(0)] * len(items)
-    mean: list[Tensor] = [torch.empty(0)] * len(items)
-    with steer(lm, *steerings):
-        for start in range(0, len(order), batch_size):
-            picked = order[start : start + batch_size]
-            per_token, counts = _score_batch(
-                lm, [prompts[i] for i in picked], [items[i].choices for i in picked]
-            )
-            sizes = [len(items[i].choices) for i in picked]
-            for i, m, c in zip(picked, per_token.split(sizes), counts.split(sizes), strict=True):
-                mean[i], total[i] = m, m * c
-    return ChoiceScores(total, mean)
 
 
 def _ranked_first(scores: Tensor, answer: int) -> bool:
