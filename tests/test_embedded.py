@@ -6,7 +6,15 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from reptune import DirectionSet, LoadedModel, capture, extract, load_model
+from reptune import (
+    DirectionSet,
+    LoadedModel,
+    Steering,
+    answer_margins,
+    capture,
+    extract,
+    load_model,
+)
 from reptune.behaviors import honesty
 from reptune.models import parse_layers
 from reptune.tuning import TuneConfig, tune
@@ -67,3 +75,22 @@ def test_tuning_toward_minus_v_turns_held_out_activations_against_v(lm, directio
     print(f"held-out cosine {before:+.3f} -> {after:+.3f}; {result.seconds_per_step:.2f} s/step")
     assert abs(before) < 0.3
     assert after <= -0.6
+
+
+def test_sentiment_steering_at_best_layer_moves_the_reply_margin_monotonically(lm):
+    """The positive control: the model has moods, so steering its mood direction must show a
+    dose-response. (Honesty steering does not on this model: see docs/findings.md.)"""
+    from reptune.behaviors import sentiment
+
+    ds = extract(
+        lm, sentiment.pairs("train"), sentiment.pairs("validation"), behaviour="sentiment",
+        progress=False,
+    )  # fmt: skip
+    layer = ds.best_layer()
+    items = sentiment.items("test")
+    multipliers = [-0.5, -0.25, 0.0, 0.25, 0.5]
+    margins = [
+        float(answer_margins(lm, items, Steering(ds, (layer,), m)).mean()) for m in multipliers
+    ]
+    print(f"sentiment layer {layer}: margins {dict(zip(multipliers, margins, strict=True))}")
+    assert all(a < b for a, b in zip(margins, margins[1:], strict=False)), margins

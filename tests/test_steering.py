@@ -102,3 +102,12 @@ def test_bad_steering_options_are_refused(kwargs, message):
     options = {"layers": (1,), "multiplier": 1.0, **kwargs}
     with pytest.raises(ReptuneError, match=message):
         Steering(make_set(), **options)
+
+
+def test_each_new_batch_under_one_steer_sets_its_own_prompt_length(llama_lm):
+    ds = make_set(model_name=llama_lm.name)
+    short, long = "Hi there", "A much longer prompt than before"
+    with steer(llama_lm, Steering(ds, (1,), 5.0, positions="generated")):
+        logits(llama_lm, short)
+        after_short = logits(llama_lm, long)  # no generated tokens: must be unsteered
+    assert torch.equal(after_short, logits(llama_lm, long))

@@ -95,7 +95,7 @@ def steer(
         def hook(_module: object, _inputs: object, output: object) -> object:
             hidden = block_output(output)
             offset = int(state["offset"] or 0)
-            if offset == 0 and state["prompt_length"] is None:
+            if offset == 0 and prompt_length is None:  # each new batch's prompt is its first call
                 state["prompt_length"] = hidden.shape[1]
             index = torch.arange(offset, offset + hidden.shape[1], device=hidden.device)
             for steering in active:

@@ -3,17 +3,21 @@
 from .benchmarks import MCItem, load_truthfulqa, multiple_choice, perplexity, read_choice_items
 from .likelihood import answer_margins, chat_kl, chat_texts
 from .sweep import SweepPoint, SweepResult, sweep
+from .twochoice import TwoChoice, load_questions, score
 
 __all__ = [
     "MCItem",
+    "TwoChoice",
     "SweepPoint",
     "SweepResult",
     "answer_margins",
     "chat_kl",
     "chat_texts",
+    "load_questions",
     "load_truthfulqa",
     "multiple_choice",
     "perplexity",
     "read_choice_items",
+    "score",
     "sweep",
 ]

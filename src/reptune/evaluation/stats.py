@@ -40,7 +40,8 @@ def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
     if not 0 <= successes <= n:
         raise ReptuneError(f"successes {successes} outside 0..{n}")
     low, high = proportion_confint(successes, n, alpha=1 - level, method="wilson")
-    return Estimate(successes / n, float(low), float(high), n)
+    value = successes / n  # statsmodels' bound at k = n can land 1e-16 below 1
+    return Estimate(value, min(float(low), value), max(float(high), value), n)
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> Estimate:
