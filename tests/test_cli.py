@@ -282,3 +282,42 @@ def test_eval_refuses_directions_without_layers(
         "--out", str(tmp_path / "r.json"), "--directions", str(dirs),
     )  # fmt: skip
     assert code == 2 and "--layers" in err and not (tmp_path / "r.json").exists()
+
+
+def test_control_vector_round_trips_through_the_cli(monkeypatch, capsys, tmp_path, tune_inputs):
+    dirs, _ = tune_inputs
+    gguf, back = tmp_path / "v.gguf", tmp_path / "back"
+    code, _, err = run(
+        monkeypatch, capsys, "export-vector", "--directions", str(dirs), "--out", str(gguf)
+    )
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "import-vector", str(gguf), "--out", str(back))
+    assert code == 0, err
+    original, loaded = DirectionSet.load(dirs), DirectionSet.load(back)
+    assert loaded.layers == (1, 2)  # llama.cpp has no slot for block 0
+    for layer in loaded.layers:
+        assert torch.allclose(loaded.vector(layer), original.vector(layer), atol=1e-6)
+
+
+def test_fold_writes_a_model_that_plain_transformers_loads(
+    monkeypatch, capsys, tmp_path, tiny_dir, tune_inputs
+):
+    from transformers import AutoModelForCausalLM
+
+    dirs, _ = tune_inputs
+    out = tmp_path / "folded"
+    code, _, err = run(
+        monkeypatch, capsys, "fold", "--model", str(tiny_dir), "--directions", str(dirs),
+        "--layers", "1", "--multiplier", "0.5", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert AutoModelForCausalLM.from_pretrained(out).config.mlp_bias is True
+
+
+def test_import_vector_refuses_a_file_that_is_not_a_control_vector(monkeypatch, capsys, tmp_path):
+    bogus = tmp_path / "x.gguf"
+    bogus.write_bytes(b"not a gguf at all")
+    code, _, err = run(
+        monkeypatch, capsys, "import-vector", str(bogus), "--out", str(tmp_path / "d")
+    )
+    assert code == 2 and str(bogus) in err and not (tmp_path / "d").exists()

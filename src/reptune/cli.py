@@ -31,6 +31,7 @@ from .errors import ReptuneError
 from .evaluation.benchmarks import corpus_text, load_truthfulqa
 from .evaluation.suite import evaluate
 from .evaluation.sweep import sweep as run_sweep
+from .export import export_control_vector, import_control_vector, save_folded
 from .models import LoadedModel, load_model, parse_layers
 from .report import write_report
 from .steering import Steering, generate
@@ -634,6 +635,72 @@ def compare(
         f"{len(results['conditions'])} conditions in {results['seconds'] / 60:.1f} min; report: "
         f"{paths['html']} and {paths['markdown']}"
     )
+
+
+@app.command("export-vector")
+def export_vector(
+    directions: DirectionsOpt,
+    out: Annotated[Path, typer.Option("--out", help="The .gguf control-vector file to write.")],
+    layers: Annotated[
+        str | None,
+        typer.Option(help="Layers to include (default: all but 0, which llama.cpp lacks)."),
+    ] = None,
+    multiplier: Annotated[
+        float, typer.Option(help="Strength stored in the file (llama.cpp's scale multiplies it).")
+    ] = 1.0,
+    absolute: Annotated[
+        bool, typer.Option("--absolute", help="Multiplier is absolute, not x residual norm.")
+    ] = False,
+    model_hint: Annotated[str | None, typer.Option(help="llama.cpp's model hint.")] = None,
+    overwrite: bool = False,
+) -> None:
+    """Write a direction set as a llama.cpp / repeng control vector (GGUF)."""
+    ds = DirectionSet.load(directions)
+    chosen = parse_layers(layers, ds.num_model_layers, "--layers") if layers else None
+    path = export_control_vector(
+        ds, out, multiplier, not absolute, chosen, model_hint, overwrite=overwrite
+    )
+    console.print(f"control vector for {ds.model_name} -> {path}")
+
+
+@app.command("import-vector")
+def import_vector(
+    vector: Annotated[Path, typer.Argument(help="A .gguf control vector (llama.cpp or repeng).")],
+    out: Annotated[Path, typer.Option("--out", help="New directory for the direction set.")],
+    model_name: Annotated[str | None, typer.Option("--model-name")] = None,
+    num_layers: Annotated[int | None, typer.Option(help="Depth of the model it is for.")] = None,
+    behaviour: Annotated[str | None, typer.Option(help="Name of the behaviour.")] = None,
+    overwrite: bool = False,
+) -> None:
+    """Read a control vector into a reptune direction set."""
+    ds = import_control_vector(vector, model_name, num_layers, behaviour)
+    ds.save(out, overwrite=overwrite)
+    console.print(f"{len(ds.layers)} layers of {ds.model_name} -> {out}")
+
+
+@app.command("fold")
+def fold_cmd(
+    directions: DirectionsOpt,
+    out: Annotated[Path, typer.Option("--out", help="New folder for the folded model.")],
+    layers: Annotated[str, typer.Option(help="Steered layers.")],
+    multiplier: Annotated[float, typer.Option(help="Strength, relative to the residual norm.")],
+    absolute: Annotated[bool, typer.Option("--absolute", help="Multiplier is absolute.")] = False,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    trust_remote_code: RemoteOpt = False,
+) -> None:
+    """Write a model whose plain forward pass is the steered one (steering as MLP output biases)."""
+    if out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    lm = _model(model, dtype, blocks_path, None, trust_remote_code, None)
+    ds = DirectionSet.load(directions)
+    chosen = tuple(parse_layers(layers, lm.num_layers, "--layers"))
+    path = save_folded(
+        lm, [Steering(ds, chosen, multiplier, relative=not absolute)], out, overwrite
+    )
+    console.print(f"folded steering at layers {layers} into {path} (loads in plain transformers)")
 
 
 def main() -> None:
