@@ -79,7 +79,9 @@ def test_tuning_toward_minus_v_turns_held_out_activations_against_v(lm, directio
 
 def test_sentiment_steering_at_best_layer_moves_the_reply_margin_monotonically(lm):
     """The positive control: the model has moods, so steering its mood direction must show a
-    dose-response. (Honesty steering does not on this model: see docs/findings.md.)"""
+    dose-response. (Honesty steering does not on this model: see docs/findings.md.) The range
+    stays within |m| <= 0.25, where KL on chat text is near the 0.5 damage line; at 0.5 it is
+    1.3-2.3 (FINDINGS.md) and a margin there measures damage, not mood."""
     from reptune.behaviors import sentiment
 
     ds = extract(
@@ -88,7 +90,7 @@ def test_sentiment_steering_at_best_layer_moves_the_reply_margin_monotonically(l
     )  # fmt: skip
     layer = ds.best_layer()
     items = sentiment.items("test")
-    multipliers = [-0.5, -0.25, 0.0, 0.25, 0.5]
+    multipliers = [-0.25, -0.1, 0.0, 0.1, 0.25]
     margins = [
         float(answer_margins(lm, items, Steering(ds, (layer,), m)).mean()) for m in multipliers
     ]
