@@ -219,6 +219,12 @@ def test_lora_run_saves_an_adapter_and_a_merged_model(tmp_path):
         assert not torch.allclose(
             merged(ids).logits, make_tiny("llama").model(ids).logits, atol=1e-5
         )
+    # The adapter alone, on a fresh copy of the original model, with plain peft.
+    from peft import PeftModel
+
+    adapted = PeftModel.from_pretrained(make_tiny("llama").model, tmp_path / "o" / "adapter")
+    with torch.no_grad():
+        assert torch.allclose(adapted(ids).logits, merged(ids).logits, atol=1e-5)
 
 
 @pytest.mark.parametrize(
