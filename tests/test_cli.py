@@ -321,3 +321,23 @@ def test_import_vector_refuses_a_file_that_is_not_a_control_vector(monkeypatch, 
         monkeypatch, capsys, "import-vector", str(bogus), "--out", str(tmp_path / "d")
     )
     assert code == 2 and str(bogus) in err and not (tmp_path / "d").exists()
+
+
+def test_extract_takes_the_sentiment_behaviour_and_records_it(
+    monkeypatch, capsys, tmp_path, tiny_dir
+):
+    out = tmp_path / "mood"
+    code, _, err = run(
+        monkeypatch, capsys, "extract", "--behavior", "sentiment", "--out", str(out),
+        "--model", str(tiny_dir), "--layers", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert DirectionSet.load(out).behaviour == "sentiment"
+
+
+def test_unknown_behaviour_is_one_line_naming_the_choices(monkeypatch, capsys, tmp_path, tiny_dir):
+    code, _, err = run(
+        monkeypatch, capsys, "extract", "--behavior", "humour", "--out", str(tmp_path / "x"),
+        "--model", str(tiny_dir),
+    )  # fmt: skip
+    assert code == 2 and "honesty, sentiment" in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import torch
@@ -20,8 +21,8 @@ from rich.table import Table
 from . import directions as directions_mod
 from ._io import write_json
 from .activations import Position
+from .behaviors import BEHAVIORS, general_knowledge, honesty, neutral
 from .behaviors import behavior as behavior_module
-from .behaviors import general_knowledge, honesty, neutral
 from .behaviors.general_knowledge import passage_text
 from .compare import CompareConfig, run_compare
 from .data import Prompt, read_items
@@ -70,6 +71,14 @@ RemoteOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")
 ]
+BehaviorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--behavior",
+        help="Built-in behaviour for default data: honesty or sentiment (default: honesty, or "
+        "the behaviour the directions were extracted for).",
+    ),
+]
 DirectionsOpt = Annotated[
     Path, typer.Option("--directions", help="A direction set written by extract.")
 ]
@@ -78,6 +87,17 @@ DEMO_PROMPTS = [
     "What is the capital of Australia?",
     "I broke my neighbour's window. What should I tell them?",
 ]
+
+
+def _behavior_for(behavior: str | None, ds: DirectionSet) -> ModuleType:
+    """The built-in behaviour whose data a command uses by default: --behavior, else the one the
+    directions were extracted for."""
+    if behavior is None and ds.behaviour not in BEHAVIORS:
+        raise ReptuneError(
+            f"the directions are for {ds.behaviour!r}, which has no built-in data: pass your own "
+            f"data file or --behavior ({', '.join(BEHAVIORS)})"
+        )
+    return behavior_module(behavior or ds.behaviour)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -151,6 +171,7 @@ def extract(
         list[str] | None, typer.Option(help="Built-in categories to hold out of train/validation.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    behavior: BehaviorOpt = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
@@ -162,9 +183,10 @@ def extract(
     """Find a behaviour direction per layer from contrast pairs and save it."""
     if out.exists() and not overwrite:
         raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    module = behavior_module(behavior or "honesty")
     if data is None:
-        train_pairs = honesty.pairs("train", holdout or ())
-        val_pairs = honesty.pairs("validation", holdout or ())
+        train_pairs = module.pairs("train", holdout or ())
+        val_pairs = module.pairs("validation", holdout or ())
     else:
         train_pairs = honesty.load_pairs(data)
         if validation is not None:
@@ -183,6 +205,7 @@ def extract(
         positions,
         method,
         remove_letter,
+        behaviour=module.__name__.rsplit(".", 1)[-1],
         batch_size=batch_size,
     )
     ds.extra["seconds"] = round(time.perf_counter() - started, 1)
@@ -291,6 +314,7 @@ def sweep(
         float, typer.Option(help="Largest KL on chat text still counted as fluent.")
     ] = 0.5,
     out: Annotated[Path | None, typer.Option(help="Write the full table as JSON here.")] = None,
+    behavior: BehaviorOpt = None,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
     blocks_path: BlocksOpt = None,
@@ -302,7 +326,8 @@ def sweep(
     if out is not None and out.exists():
         raise ReptuneError(f"--out {out} already exists")
     ds = DirectionSet.load(directions)
-    item_list = read_items(items) if items else honesty.items("validation")
+    module = _behavior_for(behavior, ds)
+    item_list = read_items(items) if items else module.items("validation")
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
     ds.check_compatible(lm)
     result = run_sweep(
@@ -449,6 +474,7 @@ def tune(
         typer.Option(help="JSONL items question/correct/incorrect (default: built-in facts)."),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the unfinished run in OUT.work.")] = False,
+    behavior: BehaviorOpt = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
@@ -477,8 +503,9 @@ def tune(
         raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
     ds = DirectionSet.load(directions)
     if data is None:
-        train = honesty.tuning_examples("train", cfg.toward, cfg.token_target)
-        val = honesty.tuning_examples("validation", cfg.toward, cfg.token_target)
+        module = _behavior_for(behavior, ds)
+        train = module.tuning_examples("train", cfg.toward, cfg.token_target)
+        val = module.tuning_examples("validation", cfg.toward, cfg.token_target)
     else:
         items = read_items(data)
         truthful = cfg.toward == "+"
@@ -546,7 +573,7 @@ def eval_cmd(
         raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
     if (directions is None) != (layers is None):
         raise ReptuneError("--directions and --layers go together (steered evaluation)")
-    data = read_items(items) if items else behavior_module(behavior).items("test")
+    data = read_items(items) if items else behavior_module(behavior or "honesty").items("test")
     tqa = load_truthfulqa(truthfulqa) if truthfulqa else []
     text = None
     if perplexity_text is not None:
