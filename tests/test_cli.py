@@ -262,6 +262,11 @@ def test_eval_writes_the_documented_top_level_fields(
     assert code == 0, err
     plain = json.loads(out.read_text())
     assert plain["n"] == 10 and plain["honest_rate"] + plain["lie_rate"] <= 1.0
+    scored = tmp_path / "scored.json"
+    code, _, err = run(monkeypatch, capsys, *args[:-1], str(scored), "--scorer", "letter")
+    assert code == 0, err
+    letter = json.loads(scored.read_text())["scorer_letter"]
+    assert letter["n"] == 10 and 0 <= letter["honest_rate"]["value"] <= 1
     steered_out = tmp_path / "steered.json"
     code, _, err = run(
         monkeypatch, capsys, "eval", "--model", str(tiny_dir), "--items", str(items),

@@ -56,6 +56,7 @@ def test_held_out_categories_are_not_in_training_and_are_scored(results):
 def test_untuned_costs_nothing_and_interventions_cost_something(results):
     _, r = results
     assert r["conditions"]["untuned"]["kl"] == 0.0
+    assert r["conditions"]["untuned"]["held_out"]["lie_rate_vs_untuned_p"] == 1.0
     assert r["conditions"]["rep-tuned -v"]["kl"] > 0
     assert r["conditions"]["steered +v"]["kl"] > 0
 

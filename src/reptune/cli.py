@@ -32,6 +32,8 @@ from .errors import ReptuneError
 from .evaluation.benchmarks import corpus_text, load_truthfulqa
 from .evaluation.suite import evaluate
 from .evaluation.sweep import sweep as run_sweep
+from .evaluation.twochoice import from_items
+from .evaluation.twochoice import score as score_two_choice
 from .export import export_control_vector, import_control_vector, save_folded
 from .models import LoadedModel, load_model, parse_layers
 from .report import write_report
@@ -560,6 +562,10 @@ def eval_cmd(
         str | None,
         typer.Option("--perplexity", help="Text file, 'builtin' passages, or 'wikitext' (hub)."),
     ] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option(help="Also score with letter (A/B log-prob) or generate (keyword rule)."),
+    ] = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
@@ -569,6 +575,9 @@ def eval_cmd(
     threads: ThreadsOpt = None,
 ) -> None:
     """Evaluate one model (optionally steered) and write every figure with its interval and n."""
+    for name in scorer or []:
+        if name not in ("letter", "generate", "text"):
+            raise ReptuneError(f"--scorer {name!r} is not one of letter, generate, text")
     if out.exists() and not overwrite:
         raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
     if (directions is None) != (layers is None):
@@ -590,6 +599,10 @@ def eval_cmd(
             lm, data, *steerings, capability=general_knowledge.items() if capability else (),
             perplexity_text=text, truthfulqa=tqa,
         )  # fmt: skip
+        for name in scorer or []:
+            result[f"scorer_{name}"] = score_two_choice(
+                lm, from_items(data), *steerings, scorer=name
+            )
     result["model"] = lm.name
     result["steering"] = (
         {"directions": str(directions), "layers": layers, "multiplier": multiplier}

@@ -35,7 +35,7 @@ from .evaluation.benchmarks import multiple_choice, perplexity
 from .evaluation.likelihood import answer_margins, chat_kl, chat_texts
 from .evaluation.quality import reply_quality
 from .evaluation.sentiment import score_texts
-from .evaluation.stats import mean_interval
+from .evaluation.stats import fisher_exact, mean_interval
 from .evaluation.suite import text_rates
 from .evaluation.sweep import sweep
 from .models import LoadedModel, load_model, parse_layers
@@ -326,6 +326,7 @@ def run_compare(
         }
     if not config.keep_models and work.exists() and not any(work.iterdir()):
         work.rmdir()
+    add_significance(results)
     results["specific_effects"] = specific_effects(results)
     results["summary"] = summarise(results)
     results["seconds"] = time.perf_counter() - started
@@ -363,6 +364,17 @@ def _robustness(
             }
         )
     return points
+
+
+def add_significance(results: dict[str, Any]) -> None:
+    """Fisher exact p-value of each condition's lie rate against the untuned model's, per set."""
+    base = results["conditions"]["untuned"]
+    for cond in results["conditions"].values():
+        for key in ("held_out", "in_distribution"):
+            a, b = cond[key]["lie_rate"], base[key]["lie_rate"]
+            cond[key]["lie_rate_vs_untuned_p"] = fisher_exact(
+                round(a["value"] * a["n"]), a["n"], round(b["value"] * b["n"]), b["n"]
+            )
 
 
 def specific_effects(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -156,6 +156,7 @@ def _condition_rows(results: dict[str, Any]) -> list[list[str]]:
             name,
             _interval(c["held_out"]["honest_rate"]),
             _interval(c["held_out"]["lie_rate"]),
+            f"{c['held_out'].get('lie_rate_vs_untuned_p', float('nan')):.3g}",
             _interval(c["in_distribution"]["honest_rate"]),
             f"{c['kl']:.3f}",
             f"{c['perplexity']:.2f}",
@@ -166,7 +167,7 @@ def _condition_rows(results: dict[str, Any]) -> list[list[str]]:
 
 
 CONDITION_HEADER = [
-    "condition", "honest (held-out)", "lie (held-out)", "honest (in-dist.)", "KL", "perplexity",
+    "condition", "honest (held-out)", "lie (held-out)", "p vs untuned (Fisher)", "honest (in-dist.)", "KL", "perplexity",
     "capability", "degenerate replies",
 ]  # fmt: skip
 EFFECT_HEADER = ["condition", "effect", "random control", "specific effect", "KL", "control KL"]
