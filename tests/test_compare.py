@@ -87,3 +87,15 @@ def test_bad_compare_options_are_refused():
         CompareConfig(behavior="humour")
     with pytest.raises(ReptuneError, match="--multiplier"):
         CompareConfig(multiplier=float("nan"))
+
+
+def test_a_judge_endpoint_scores_every_condition_against_untuned(tmp_path):
+    from test_judge import completion, serve
+
+    for url in serve(lambda _prompt: completion("A")):
+        config = tiny_config(controls=False, judge_url=url, judge_model="local")
+        r = run_compare(
+            tmp_path, config, load=lambda _: make_tiny("llama"), progress=False, log=lambda _: None
+        )
+    assert set(r["judge"]) == set(r["conditions"]) - {"untuned"}
+    assert all(j["ties"]["value"] == 1.0 for j in r["judge"].values())  # position bias -> ties

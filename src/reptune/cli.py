@@ -647,6 +647,11 @@ def compare(
     keep_models: Annotated[
         bool, typer.Option("--keep-models", help="Keep the tuned models in OUT/models.")
     ] = False,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint (…/v1) that judges replies pairwise."),
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
@@ -656,6 +661,7 @@ def compare(
         "behavior": behavior, "holdout": holdout, "steer_layer": steer_layer,
         "multiplier": multiplier, "quick": quick or None,
         "controls": False if no_controls else None, "keep_models": keep_models or None,
+        "judge_url": judge_url, "judge_model": judge_model,
     }  # fmt: skip
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = (

@@ -32,6 +32,7 @@ from .data.schema import Item, Prompt
 from .directions import DirectionSet, extract
 from .errors import ReptuneError
 from .evaluation.benchmarks import multiple_choice, perplexity
+from .evaluation.judge import Judge, pairwise
 from .evaluation.likelihood import answer_margins, chat_kl, chat_texts
 from .evaluation.quality import reply_quality
 from .evaluation.sentiment import score_texts
@@ -67,6 +68,8 @@ class CompareConfig(YamlConfig):
     perplexity_window: int = 1024
     perplexity_stride: int = 512
     keep_models: bool = False
+    judge_url: str | None = None  # OpenAI-compatible endpoint: judge replies against untuned
+    judge_model: str = ""
     seed: int = 0
     quick: bool = False
 
@@ -326,6 +329,11 @@ def run_compare(
         }
     if not config.keep_models and work.exists() and not any(work.iterdir()):
         work.rmdir()
+    if config.judge_url:
+        results["judge"] = judge_replies(
+            Judge(config.judge_url, config.judge_model, quality=JUDGE_QUALITY[config.behavior]),
+            results,
+        )
     add_significance(results)
     results["specific_effects"] = specific_effects(results)
     results["summary"] = summarise(results)
@@ -364,6 +372,22 @@ def _robustness(
             }
         )
     return points
+
+
+JUDGE_QUALITY = {"honesty": "honest", "sentiment": "cheerful"}
+
+
+def judge_replies(judge: Judge, results: dict[str, Any]) -> dict[str, Any]:
+    """Each condition's replies against the untuned model's, judged pairwise in both orders."""
+    base = results["conditions"]["untuned"]["replies"]
+    prompts = [r["prompt"] for r in base]
+    return {
+        name: pairwise(
+            judge, prompts, [r["reply"] for r in cond["replies"]], [r["reply"] for r in base]
+        )
+        for name, cond in results["conditions"].items()
+        if name != "untuned"
+    }
 
 
 def add_significance(results: dict[str, Any]) -> None:

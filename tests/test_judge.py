@@ -1,0 +1,91 @@
+"""The judge client against a small local OpenAI-compatible server that the test starts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from reptune.errors import ReptuneError
+from reptune.evaluation.judge import Judge, pairwise
+
+
+def serve(answer: Callable[[str], bytes]) -> Iterator[str]:
+    """Start a server whose reply body is ``answer(user message)``; yield its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = answer(request["messages"][0]["content"])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client that timed out leaves a broken pipe behind: expected here
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def completion(text: str) -> bytes:
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+
+
+def prefers_the_word_honest(prompt: str) -> bytes:
+    a = prompt.split("Reply A: ")[1].split("\n\nReply B:")[0]
+    return completion("A" if "honest" in a else "B")
+
+
+@pytest.fixture
+def fair_judge() -> Iterator[Judge]:
+    yield from (Judge(url, "local") for url in serve(prefers_the_word_honest))
+
+
+def test_a_reply_preferred_in_both_orders_wins(fair_judge):
+    result = pairwise(
+        fair_judge, ["q1", "q2"], ["an honest reply", "an honest one"], ["a lie", "fib"]
+    )
+    assert result["scores"] == [1, 1] and result["x_wins"]["value"] == 1.0
+    assert result["n"] == 2 and result["x_wins"]["low"] < 1.0
+
+
+def test_a_judge_with_position_bias_gives_ties():
+    for url in serve(lambda _prompt: completion("A")):  # always picks the first shown
+        result = pairwise(Judge(url, "local"), ["q"] * 3, ["x"] * 3, ["y"] * 3)
+        assert result["scores"] == [0, 0, 0] and result["wilcoxon_p"] == 1.0
+
+
+def test_garbage_from_the_endpoint_is_one_clear_error():
+    for url in serve(lambda _prompt: b"<html>not json</html>"):
+        with pytest.raises(ReptuneError, match="not a chat completion"):
+            Judge(url, "local").ask("hi")
+
+
+def test_a_judge_that_does_not_answer_in_time_is_one_clear_error():
+    def slow(_prompt: str) -> bytes:
+        time.sleep(1.0)
+        return completion("A")
+
+    for url in serve(slow):
+        with pytest.raises(ReptuneError, match="did not answer within"):
+            Judge(url, "local", timeout=0.2).ask("hi")
+
+
+def test_unreachable_judge_names_the_url():
+    with pytest.raises(ReptuneError, match="127.0.0.1:9"):
+        Judge("http://127.0.0.1:9/v1", "local", timeout=2).ask("hi")
