@@ -99,3 +99,7 @@ def test_a_judge_endpoint_scores_every_condition_against_untuned(tmp_path):
         )
     assert set(r["judge"]) == set(r["conditions"]) - {"untuned"}
     assert all(j["ties"]["value"] == 1.0 for j in r["judge"].values())  # position bias -> ties
+    from reptune.report import write_report
+
+    page = write_report(r, tmp_path)["html"].read_text()
+    assert 'id="judge"' in page

@@ -181,6 +181,16 @@ def _effect_rows(results: dict[str, Any]) -> list[list[str]]:
     ]  # fmt: skip
 
 
+JUDGE_HEADER = ["condition", "preferred", "untuned preferred", "ties", "Wilcoxon p"]
+
+
+def _judge_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [name, _interval(j["x_wins"]), _interval(j["y_wins"]), _interval(j["ties"]), f"{j['wilcoxon_p']:.3g}"]
+        for name, j in results.get("judge", {}).items()
+    ]  # fmt: skip
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
@@ -236,6 +246,10 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     md += ["", "## Conditions", "", _markdown_table(CONDITION_HEADER, conditions), "",
            "## Specific effects (direction minus random control, held-out margin)", "",
            _markdown_table(EFFECT_HEADER, effects) if effects else "No controls were run.", ""]  # fmt: skip
+    judged = _judge_rows(results)
+    if judged:
+        md += ["## Judge (each condition's replies against untuned, both orders)", "",
+               _markdown_table(JUDGE_HEADER, judged), ""]  # fmt: skip
     for key, (title, _) in FIGURES.items():
         md += [f"## {title}", "", f"![{title}](figures/{key}.png)", ""]
     md += ["## Replies", ""]
@@ -248,6 +262,8 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         ("conditions", "Conditions", _html_table(CONDITION_HEADER, conditions)),
         ("effects", "Specific effects", _html_table(EFFECT_HEADER, effects) if effects else "<p>No controls were run.</p>"),
     ]  # fmt: skip
+    if judged:
+        sections.append(("judge", "Judge", _html_table(JUDGE_HEADER, judged)))
     for key, (title, _) in FIGURES.items():
         data = base64.b64encode(images[key].read_bytes()).decode("ascii")
         sections.append(
