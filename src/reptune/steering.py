@@ -88,7 +88,10 @@ def steer(
     state: dict[str, int | None] = {"offset": 0, "prompt_length": prompt_length}
 
     def track_offset(_module: object, args: tuple, kwargs: dict) -> None:
-        past = kwargs.get("past_key_values")
+        # transformers 5.24 renamed the forward argument past_key_values to cache.
+        past = kwargs.get("cache")
+        if past is None:
+            past = kwargs.get("past_key_values")
         state["offset"] = past.get_seq_length() if past is not None else 0
 
     def hook_for(layer: int, active: list[Steering]):
