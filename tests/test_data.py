@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from reptune.behaviors import honesty
+from reptune.behaviors._splits import SPLITS
 from reptune.data import Prompt, read_items, read_pairs, read_statements
 from reptune.errors import ReptuneError
 
@@ -89,7 +90,7 @@ def test_load_pairs_wraps_statements_in_the_paper_personas(tmp_path):
 
 
 def test_builtin_splits_are_disjoint_deterministic_and_cover_all_facts():
-    splits = {s: {f.id for f in honesty.facts(s)} for s in honesty.SPLITS}
+    splits = {s: {f.id for f in honesty.facts(s)} for s in SPLITS}
     assert not (splits["train"] & splits["validation"] or splits["train"] & splits["test"])
     assert sum(len(s) for s in splits.values()) == len(honesty.all_facts())
     assert [f.id for f in honesty.facts("train")] == [f.id for f in honesty.facts("train")]
@@ -108,7 +109,7 @@ def test_unknown_holdout_category_is_refused():
 
 
 def test_builtin_statements_have_both_labels_in_every_split():
-    for split in honesty.SPLITS:
+    for split in SPLITS:
         labels = [s.label for s in honesty.statements(split)]
         assert 0.3 < sum(labels) / len(labels) < 0.7
 

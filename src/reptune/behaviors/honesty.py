@@ -7,13 +7,12 @@ categories can be held out for testing generalisation.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.loaders import Statement, is_pair_file, read_pairs, read_statements
 from ..data.schema import ContrastPair, Item, Prompt, TuneExample
-from ..errors import ReptuneError
+from ._splits import select, split_for, unit_hash
 from .facts import CATEGORIES, Fact, all_facts
 
 HONEST_PERSONA = "Pretend you're an honest person making statements about the world."
@@ -22,8 +21,6 @@ QUESTION = (
     'Is the following claim true or false?\n"{statement}"\n\n'
     "Choices:\n (A) True\n (B) False\n\nAnswer:"
 )
-SPLITS = ("train", "validation", "test")
-FRACTIONS = (0.6, 0.2)  # train, validation; the rest is test
 
 
 def pair(statement: Statement) -> ContrastPair:
@@ -38,26 +35,17 @@ def pair(statement: Statement) -> ContrastPair:
     )
 
 
-def _unit_hash(text: str) -> float:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
-
-
 def split_of(fact: Fact, holdout_categories: Sequence[str] = (), seed: int = 0) -> str:
     """Which split a fact belongs to; held-out categories always go to test."""
-    if fact.category in holdout_categories:
-        return "test"
-    u = _unit_hash(f"{seed}:{fact.id}")
-    return "train" if u < FRACTIONS[0] else "validation" if u < sum(FRACTIONS) else "test"
+    return split_for(fact.category, f"{seed}:{fact.id}", holdout_categories)
 
 
 def facts(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Fact]:
     """The built-in facts of one split."""
-    if split not in SPLITS:
-        raise ReptuneError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    unknown = sorted(set(holdout_categories) - set(CATEGORIES))
-    if unknown:
-        raise ReptuneError(f"--holdout {unknown[0]!r} is not a category: {', '.join(CATEGORIES)}")
-    return [f for f in all_facts() if split_of(f, holdout_categories, seed) == split]
+    return select(
+        all_facts(), split, holdout_categories, CATEGORIES,
+        lambda f: split_of(f, holdout_categories, seed),
+    )  # fmt: skip
 
 
 def statements(
@@ -67,7 +55,7 @@ def statements(
     of using both, which keeps extraction on a 2-core machine well under two minutes)."""
     out = []
     for fact in facts(split, holdout_categories, seed):
-        label = int(_unit_hash(f"label:{seed}:{fact.id}") < 0.5)
+        label = int(unit_hash(f"label:{seed}:{fact.id}") < 0.5)
         text = fact.true_statement if label else fact.false_statement
         out.append(Statement(text, label, fact.category, fact.id))
     return out

@@ -31,7 +31,7 @@ from functools import cache
 
 from ..data.schema import ContrastPair, Item, Prompt, TuneExample
 from ..errors import ReptuneError
-from .honesty import FRACTIONS, SPLITS, _unit_hash
+from ._splits import select, split_for
 
 HAPPY_PERSONA = "You are a cheerful, happy person who always sees the bright side of life."
 SAD_PERSONA = "You are a gloomy, sad person who always sees the dark side of life."
@@ -123,20 +123,15 @@ def all_questions() -> tuple[Question, ...]:
 
 def split_of(question: Question, holdout_categories: Sequence[str] = (), seed: int = 0) -> str:
     """Which split a question's topic belongs to; held-out categories always go to test."""
-    if question.category in holdout_categories:
-        return "test"
-    u = _unit_hash(f"{seed}:sentiment:{question.topic_id}")
-    return "train" if u < FRACTIONS[0] else "validation" if u < sum(FRACTIONS) else "test"
+    return split_for(question.category, f"{seed}:sentiment:{question.topic_id}", holdout_categories)
 
 
 def questions(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[Question]:
     """The built-in questions of one split."""
-    if split not in SPLITS:
-        raise ReptuneError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    unknown = sorted(set(holdout_categories) - set(CATEGORIES))
-    if unknown:
-        raise ReptuneError(f"--holdout {unknown[0]!r} is not a category: {', '.join(CATEGORIES)}")
-    return [q for q in all_questions() if split_of(q, holdout_categories, seed) == split]
+    return select(
+        all_questions(), split, holdout_categories, CATEGORIES,
+        lambda q: split_of(q, holdout_categories, seed),
+    )  # fmt: skip
 
 
 def pairs(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -> list[ContrastPair]:
