@@ -6,6 +6,7 @@ not (SmolLM2-135M picks letters at chance but ranks the true answer text first o
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,7 +51,11 @@ def _score_batch(
     out = lm.model(**prompt.model_inputs(lm.device), use_cache=True)
     owner = torch.repeat_interleave(torch.tensor([len(c) for c in choices]))
     rows = owner.to(lm.device)
-    cache = out.past_key_values
+    # transformers 5.24 renamed past_key_values to cache (argument and output); accept both.
+    name = (
+        "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
+    )
+    cache = out[name]
     cache.batch_select_indices(rows)
     flat = [choice for item_choices in choices for choice in item_choices]
     ids = lm.tokenizer(flat, add_special_tokens=False)["input_ids"]
@@ -70,8 +75,8 @@ def _score_batch(
         input_ids=input_ids.to(lm.device),
         attention_mask=torch.cat([prompt_mask, choice_mask], dim=1).to(lm.device),
         position_ids=position_ids.to(lm.device),
-        past_key_values=cache,
         use_cache=True,
+        **{name: cache},
     ).logits
     logits = torch.cat([out.logits[rows, -1:], logits], dim=1)
     counts = torch.tensor([len(row) for row in ids])
