@@ -103,3 +103,22 @@ def test_a_judge_endpoint_scores_every_condition_against_untuned(tmp_path):
 
     page = write_report(r, tmp_path)["html"].read_text()
     assert 'id="judge"' in page
+
+
+def test_frontier_places_every_method_at_several_strengths_beside_its_control(results):
+    _, r = results
+    points = r["frontier"]["points"]
+    steered = [p for p in points if p["method"] == "steered"]
+    assert {(p["sign"], p["strength"]) for p in steered} == {
+        (s, m) for s in (1, -1) for m in r["config"]["frontier_multipliers"]
+    } | {(s, r["steering"]["multiplier"]) for s in (1, -1)}
+    assert all(p["controlled"] for p in steered)
+    for method, controlled in (("rep-tuned", True), ("token-tuned", False)):
+        mine = [p for p in points if p["method"] == method]
+        assert {p["strength"] for p in mine} == {1.0, 2.0}  # part-way and at the end
+        assert all(p["controlled"] is controlled for p in mine)
+    final = next(
+        p for p in points if p["method"] == "rep-tuned" and p["sign"] == -1 and p["strength"] == 2
+    )
+    assert final["kl"] == r["conditions"]["rep-tuned -v"]["kl"]
+    assert sum(line.startswith("Frontier toward") for line in r["summary"]) == 2

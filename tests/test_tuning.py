@@ -322,3 +322,15 @@ def test_bf16_mixed_precision_run_finishes_with_finite_losses(tmp_path):
     )
     lines = (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()
     assert all(math.isfinite(json.loads(line)["loss"]) for line in lines)
+
+
+def test_on_step_sees_every_step_in_eval_mode_without_gradients(tmp_path):
+    lm = make_tiny("llama")
+    seen = []
+
+    def observe(done: int) -> None:
+        seen.append((done, lm.model.training, torch.is_grad_enabled()))
+
+    tune(lm, directions_for(lm), EXAMPLES, config(steps=3), tmp_path / "out", progress=False,
+         on_step=observe)  # fmt: skip
+    assert seen == [(1, False, False), (2, False, False), (3, False, False)]

@@ -644,6 +644,9 @@ def compare(
     no_controls: Annotated[
         bool, typer.Option("--no-controls", help="Skip the random-direction controls.")
     ] = False,
+    no_frontier: Annotated[
+        bool, typer.Option("--no-frontier", help="Skip the effect-versus-cost frontier.")
+    ] = False,
     keep_models: Annotated[
         bool, typer.Option("--keep-models", help="Keep the tuned models in OUT/models.")
     ] = False,
@@ -661,6 +664,7 @@ def compare(
         "behavior": behavior, "holdout": holdout, "steer_layer": steer_layer,
         "multiplier": multiplier, "quick": quick or None,
         "controls": False if no_controls else None, "keep_models": keep_models or None,
+        "frontier": False if no_frontier else None,
         "judge_url": judge_url, "judge_model": judge_model,
     }  # fmt: skip
     given = {k: v for k, v in flags.items() if v is not None}

@@ -25,6 +25,7 @@ from typing import Any
 from . import __version__
 from ._config import YamlConfig
 from ._io import write_json
+from ._progress import progress_bar
 from .behaviors import behavior as behavior_module
 from .behaviors import general_knowledge, neutral
 from .controls import describe_specificity, random_directions, specific_effect
@@ -32,6 +33,7 @@ from .data.schema import Item, Prompt
 from .directions import DirectionSet, extract
 from .errors import ReptuneError
 from .evaluation.benchmarks import multiple_choice, perplexity
+from .evaluation.frontier import Observations, frontier_sentences
 from .evaluation.judge import Judge, pairwise
 from .evaluation.likelihood import answer_margins, chat_kl, chat_texts
 from .evaluation.quality import reply_quality
@@ -62,6 +64,9 @@ class CompareConfig(YamlConfig):
     token_weight: float = 0.01  # rep+token runs (the paper's /100)
     controls: bool = True
     robustness_multipliers: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5])
+    frontier: bool = True  # effect versus KL of every method at several strengths
+    frontier_multipliers: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5])
+    frontier_points: int = 4  # evenly spaced observations per tuning run, the last at its end
     replies: int = 6  # greedy replies per condition, for the report and the degenerate check
     reply_tokens: int = 32
     capability_items: int = 0  # 0 = all built-in general-knowledge items
@@ -79,6 +84,8 @@ class CompareConfig(YamlConfig):
             self.sweep_layers = "0.3,0.45,0.6"
             self.sweep_multipliers = [-0.25, 0.25]
             self.robustness_multipliers = [0.25, 0.5]
+            self.frontier_multipliers = [0.1, 0.25, 0.5]
+            self.frontier_points = 3
             self.replies = min(self.replies, 4)
             self.capability_items = self.capability_items or 48
             self.perplexity_window, self.perplexity_stride = 256, 192
@@ -86,6 +93,12 @@ class CompareConfig(YamlConfig):
         if self.multiplier is not None and not (math.isfinite(self.multiplier) and self.multiplier):
             raise ReptuneError(
                 f"--multiplier must be a finite non-zero number, got {self.multiplier}"
+            )
+        if self.frontier_points < 1:
+            raise ReptuneError(f"frontier_points must be at least 1, got {self.frontier_points}")
+        if not all(math.isfinite(m) and m > 0 for m in self.frontier_multipliers):
+            raise ReptuneError(
+                f"frontier_multipliers must be finite positive strengths, got {self.frontier_multipliers}"
             )
 
 
@@ -276,6 +289,7 @@ def run_compare(
         "robustness": {},
     }
     untuned: dict[str, Any] | None = None
+    observed: Observations | None = None
     work = out / "models"
     plan = conditions(config)
     for number, condition in enumerate(plan, 1):
@@ -291,6 +305,10 @@ def run_compare(
             measured = evaluate_condition(base, sets, config, *steerings, untuned=untuned)
             if condition.kind == "untuned":
                 untuned = measured
+                observed = Observations(measured["held_out"]["margins"])
+            elif observed is not None:
+                observed.add(condition.kind, condition.sign, condition.control, strength,
+                             measured["held_out"]["margins"], measured["kl"])  # fmt: skip
         else:
             tuned = load(model)
             cfg = _tune_config(config, condition)
@@ -301,9 +319,14 @@ def run_compare(
                 "validation", cfg.toward, cfg.token_target, holdout, config.seed
             )
             target = work / condition.name.replace(" ", "_").replace("(", "").replace(")", "")
+            observe = (
+                _observer(observed, condition, cfg.steps, config.frontier_points, tuned, base, sets)
+                if config.frontier and observed is not None
+                else None
+            )
             run = tune(
                 tuned, chosen, train, cfg, target, val, neutral.prompts(),
-                overwrite=True, progress=progress,
+                overwrite=True, progress=progress, on_step=observe,
             )  # fmt: skip
             results["training"][condition.name] = {
                 "config": cfg.to_dict(),
@@ -313,6 +336,9 @@ def run_compare(
                 "validation": run.validation,
             }
             measured = evaluate_condition(tuned, sets, config, reference=base, untuned=untuned)
+            if observed is not None:
+                observed.add(condition.kind, condition.sign, condition.control, run.steps,
+                             measured["held_out"]["margins"], measured["kl"])  # fmt: skip
             if not condition.control:
                 results["robustness"][condition.name] = _robustness(
                     tuned, directions, sets, config, layer, condition.sign
@@ -326,6 +352,14 @@ def run_compare(
             **asdict(condition),
             **measured,
             "seconds": seconds,
+        }
+    if config.frontier and observed is not None:
+        _steering_frontier(observed, base, directions, control, sets, config, layer, progress)
+        results["frontier"] = {
+            "layer": layer,
+            "max_kl": config.max_kl,
+            "measure": "answer-text margin on held-out categories",
+            "points": observed.points(),
         }
     if not config.keep_models and work.exists() and not any(work.iterdir()):
         work.rmdir()
@@ -341,6 +375,57 @@ def run_compare(
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RESULTS_FILE, results)
     return results
+
+
+def _observer(
+    observed: Observations,
+    condition: Condition,
+    steps: int,
+    points: int,
+    tuned: LoadedModel,
+    base: LoadedModel,
+    sets: EvalSets,
+) -> Callable[[int], None]:
+    """Measure a tuning run part-way, at evenly spaced steps before its end (the end itself is
+    the condition's own measurement)."""
+    at = {round(steps * k / points) for k in range(1, points)} - {0, steps}
+
+    def observe(done: int) -> None:
+        if done in at:
+            margins = answer_margins(tuned, sets.held_out)
+            kl = chat_kl(tuned, sets.kl_texts, reference=base)
+            observed.add(condition.kind, condition.sign, condition.control, done, margins, kl)
+
+    return observe
+
+
+def _steering_frontier(
+    observed: Observations,
+    lm: LoadedModel,
+    directions: DirectionSet,
+    control: DirectionSet,
+    sets: EvalSets,
+    config: CompareConfig,
+    layer: int,
+    progress: bool,
+) -> None:
+    """Steering at every frontier strength, both signs, beside its control (skipping settings
+    that the conditions already measured)."""
+    plan = [
+        (m, sign, is_control)
+        for m in config.frontier_multipliers
+        for sign in (+1, -1)
+        for is_control in ((False, True) if config.controls else (False,))
+        if not observed.has("steered", sign, is_control, m)
+    ]
+    with progress_bar(progress) as bar:
+        task = bar.add_task("steering frontier", total=len(plan))
+        for m, sign, is_control in plan:
+            steering = Steering(control if is_control else directions, (layer,), sign * m)
+            margins = answer_margins(lm, sets.held_out, steering)
+            kl = chat_kl(lm, sets.kl_texts, steering)
+            observed.add("steered", sign, is_control, m, margins, kl)
+            bar.advance(task)
 
 
 def _read_log(path: Path) -> list[dict[str, float]]:
@@ -471,6 +556,8 @@ def summarise(results: dict[str, Any]) -> list[str]:
             + ", ".join(damaged)
             + ". Effects of these conditions are not evidence of a behaviour change."
         )
+    if "frontier" in results:
+        lines += frontier_sentences(results["frontier"]["points"], results["config"]["max_kl"])
     if not any(e["specific_effect"]["low"] > 0 for e in results["specific_effects"]):
         lines.append(
             "No condition moved the behaviour beyond its random-direction control: on this model "

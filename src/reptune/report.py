@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ._io import atomic_file, write_text  # noqa: E402
+from .evaluation.frontier import METHOD_LABELS  # noqa: E402
 
 KL_LINE_LABEL = "KL read as real damage"
 
@@ -140,7 +141,49 @@ def fig_cost(results: dict[str, Any]) -> Figure:
     return fig
 
 
+METHOD_STYLE = {
+    "steered": ("tab:blue", "o"),
+    "rep-tuned": ("tab:purple", "s"),
+    "token-tuned": ("tab:orange", "^"),
+}
+
+
+def fig_frontier(results: dict[str, Any]) -> Figure:
+    """Specific effect against KL for every method and strength, one panel per side."""
+    frontier = results.get("frontier", {"points": [], "max_kl": results["config"]["max_kl"]})
+    signs = sorted({p["sign"] for p in frontier["points"]}, reverse=True) or [1]
+    fig, axes = plt.subplots(1, len(signs), figsize=(6 * len(signs), 4.5), squeeze=False)
+    for ax, sign in zip(axes[0], signs, strict=True):
+        for method, (colour, marker) in METHOD_STYLE.items():
+            row = sorted(
+                (p for p in frontier["points"] if p["method"] == method and p["sign"] == sign),
+                key=lambda p: p["strength"],
+            )
+            if not row:
+                continue
+            est = [p["specific_effect"] for p in row]
+            label = METHOD_LABELS[method] + (
+                "" if all(p["controlled"] for p in row) else " (no control)"
+            )
+            ax.errorbar([p["kl"] for p in row], [e["value"] for e in est], yerr=_errors(est),
+                        fmt=marker + "-", color=colour, capsize=3, label=label,
+                        mfc=colour if all(p["controlled"] for p in row) else "white")  # fmt: skip
+            for p, e in zip(row, est, strict=True):
+                ax.annotate(f"{p['strength']:g}", (p["kl"], e["value"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.axvline(frontier["max_kl"], color="red", ls="--", label=KL_LINE_LABEL)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set(xlabel="KL to untuned on chat text", title="toward +v" if sign > 0 else "toward -v",
+               ylabel="specific effect on held-out margin (95% CI)")  # fmt: skip
+        ax.legend(fontsize=7)
+    fig.suptitle("effect versus cost (labels: multiplier or steps)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {
+    "frontier": ("Effect-versus-cost frontier", fig_frontier),
     "rates": ("Honest and lie rates per condition", fig_rates),
     "cost": ("Effect versus cost", fig_cost),
     "dose_response": ("Steering dose-response per layer", fig_dose_response),
@@ -178,6 +221,20 @@ def _effect_rows(results: dict[str, Any]) -> list[list[str]]:
         [e["condition"], _interval(e["effect"]), _interval(e["control_effect"]),
          _interval(e["specific_effect"]), f"{e['kl']:.3f}", f"{e['control_kl']:.3f}"]
         for e in results["specific_effects"]
+    ]  # fmt: skip
+
+
+FRONTIER_HEADER = ["method", "side", "strength", "effect", "random control", "specific effect", "KL", "control KL"]  # fmt: skip
+
+
+def _frontier_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [METHOD_LABELS[p["method"]], "+v" if p["sign"] > 0 else "-v",
+         f"{p['strength']:g} ({p['strength_unit']})", _interval(p["effect"]),
+         _interval(p["control_effect"]) if p["controlled"] else "none",
+         _interval(p["specific_effect"]) if p["controlled"] else "n/a",
+         f"{p['kl']:.3f}", f"{p['control_kl']:.3f}" if p["controlled"] else "n/a"]
+        for p in results.get("frontier", {}).get("points", [])
     ]  # fmt: skip
 
 
@@ -246,6 +303,10 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     md += ["", "## Conditions", "", _markdown_table(CONDITION_HEADER, conditions), "",
            "## Specific effects (direction minus random control, held-out margin)", "",
            _markdown_table(EFFECT_HEADER, effects) if effects else "No controls were run.", ""]  # fmt: skip
+    frontier = _frontier_rows(results)
+    if frontier:
+        md += ["## Frontier points (effect versus KL per method and strength)", "",
+               _markdown_table(FRONTIER_HEADER, frontier), ""]  # fmt: skip
     judged = _judge_rows(results)
     if judged:
         md += ["## Judge (each condition's replies against untuned, both orders)", "",
@@ -262,6 +323,10 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         ("conditions", "Conditions", _html_table(CONDITION_HEADER, conditions)),
         ("effects", "Specific effects", _html_table(EFFECT_HEADER, effects) if effects else "<p>No controls were run.</p>"),
     ]  # fmt: skip
+    if frontier:
+        sections.append(
+            ("frontier-points", "Frontier points", _html_table(FRONTIER_HEADER, frontier))
+        )
     if judged:
         sections.append(("judge", "Judge", _html_table(JUDGE_HEADER, judged)))
     for key, (title, _) in FIGURES.items():

@@ -17,7 +17,7 @@ import re
 import resource
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,6 +416,14 @@ class Trainer:
         sums["cos.mean"] = sum(sums[f"cos.{layer}"] for layer in self.layers) / len(self.layers)
         return sums
 
+    def _observe(self, on_step: Callable[[int], None], done: int) -> None:
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                on_step(done)
+        finally:
+            self.model.train()
+
     # ----- checkpoints --------------------------------------------------------------------------
     def _save_checkpoint(self, step: int, state: dict[str, object]) -> None:
         if not self.accelerator.is_main_process:
@@ -473,9 +481,12 @@ class Trainer:
         overwrite: bool = False,
         progress: bool = True,
         max_steps: int | None = None,
+        on_step: Callable[[int], None] | None = None,
     ) -> TuneResult:
         """Train, then write the tuned model to ``out``. ``max_steps`` stops early on purpose
-        (leaving the work folder to resume from), which tests use to simulate an interruption."""
+        (leaving the work folder to resume from), which tests use to simulate an interruption.
+        ``on_step(done)`` is called after every optimizer step with the model in eval mode and
+        gradients off, so a caller can measure the model part-way (an effect-versus-cost curve)."""
         config, acc = self.config, self.accelerator
         if self.out.exists() and not overwrite:
             raise ReptuneError(f"--out {self.out} already exists (pass --overwrite to replace it)")
@@ -506,7 +517,7 @@ class Trainer:
             )
             log_path.write_text("".join(line + "\n" for line in kept))
         try:
-            return self._train(start, state, log_path, retain_texts, progress, max_steps)
+            return self._train(start, state, log_path, retain_texts, progress, max_steps, on_step)
         finally:
             self.capture.remove()
             self.reference_capture.remove()
@@ -519,6 +530,7 @@ class Trainer:
         retain_texts: list[str],
         progress: bool,
         max_steps: int | None,
+        on_step: Callable[[int], None] | None,
     ) -> TuneResult:
         config, acc = self.config, self.accelerator
         before = self.evaluate(self.validation) if self.validation else {}
@@ -554,6 +566,8 @@ class Trainer:
                 bar.update(task, completed=done, description=f"tuning: loss {last['loss']:.4f}")
                 if config.checkpoint_every and done % config.checkpoint_every == 0:
                     self._save_checkpoint(done, state)
+                if on_step is not None:
+                    self._observe(on_step, done)
                 if config.patience and int(state["bad_evals"]) >= config.patience:
                     stopped_early = True
                     break
@@ -632,10 +646,12 @@ def tune(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
 ) -> TuneResult:
-    """Tune ``directions`` into ``lm``'s weights (in place) and save the tuned model to ``out``."""
+    """Tune ``directions`` into ``lm``'s weights (in place) and save the tuned model to ``out``;
+    ``on_step(done)`` observes the model after each step (see :meth:`Trainer.run`)."""
     trainer = Trainer(lm, directions, train, config, out, validation, retain_prompts)
-    return trainer.run(resume=resume, overwrite=overwrite, progress=progress)
+    return trainer.run(resume=resume, overwrite=overwrite, progress=progress, on_step=on_step)
 
 
 def _set_checkpointing(model: PreTrainedModel, on: bool) -> None:
