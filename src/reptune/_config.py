@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ._io import write_text
 from .errors import ReptuneError
 
 C = TypeVar("C", bound="YamlConfig")
@@ -21,7 +22,7 @@ class YamlConfig:
         return asdict(self)  # type: ignore[call-overload]
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:

@@ -51,8 +51,19 @@ def _probe(pos: Tensor, neg: Tensor) -> Tensor:
     return torch.stack(weights)
 
 
+def _layer_names(flags: Tensor, layers: Sequence[int] | None) -> str:
+    """``layer 3`` / ``layers 3, 5`` for the true entries of a per-layer flag vector."""
+    slots = [int(i) for i in flags.nonzero().flatten()]
+    names = [str(layers[i]) if layers is not None else str(i) for i in slots]
+    return f"layer{'s' * (len(names) > 1)} {', '.join(names)}"
+
+
 def fit_directions(
-    pos: Tensor, neg: Tensor, method: str = "mean_diff", remove: Tensor | None = None
+    pos: Tensor,
+    neg: Tensor,
+    method: str = "mean_diff",
+    remove: Tensor | None = None,
+    layers: Sequence[int] | None = None,
 ) -> Tensor:
     """Unit directions ``[L, d]`` from paired activations ``[n, L, d]``, pointing toward ``pos``.
 
@@ -60,14 +71,31 @@ def fit_directions(
     the centred differences (repeng's). pca_center: first component after centring each pair on its
     own mean, i.e. of the uncentred differences. probe: logistic-regression weights. ``remove``
     (``[L, d]``) is a direction to project out first, e.g. the answer-letter difference.
+    ``layers`` names the L slots in error messages.
+
+    Refuses degenerate input rather than return an arbitrary vector: non-finite activations, and
+    layers where no pair's two sides differ (PCA would still return *some* unit vector there).
     """
     if method not in METHODS:
         raise ReptuneError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     if pos.shape != neg.shape or pos.ndim != 3 or len(pos) < 2:
         raise ReptuneError("directions need at least two contrast pairs of matching shape")
-    if not (torch.isfinite(pos).all() and torch.isfinite(neg).all()):
-        raise ReptuneError("activations contain NaN or infinite values; the model output is broken")
+    finite = (torch.isfinite(pos) & torch.isfinite(neg)).all(-1).all(0)
+    if not finite.all():
+        raise ReptuneError(
+            f"activations at {_layer_names(~finite, layers)} contain NaN or infinite values: the "
+            "model's forward pass is broken (NaN weights, or a float16 overflow: try --dtype "
+            "float32)"
+        )
     diffs = (pos - neg).double()
+    scale = torch.maximum(pos.norm(dim=-1).amax(0), neg.norm(dim=-1).amax(0)).double()
+    flat = diffs.norm(dim=-1).amax(0) <= 1e-6 * scale
+    if flat.any():
+        raise ReptuneError(
+            f"degenerate contrast: the positive and negative prompts give the same activations at "
+            f"{_layer_names(flat, layers)}: there is no difference to find a direction in (do the "
+            "two sides of each pair differ before the read position?)"
+        )
     if method == "mean_diff":
         raw = diffs.mean(0).float()
     elif method == "pca_diff":
@@ -80,10 +108,12 @@ def fit_directions(
         unit = remove / remove.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         raw = raw - (raw * unit).sum(-1, keepdim=True) * unit
     norms = raw.norm(dim=-1, keepdim=True)
-    if (norms < 1e-8).any() or not torch.isfinite(norms).all():
-        layer = int((norms.squeeze(-1) < 1e-8).float().argmax())
+    degenerate = ~(norms.squeeze(-1) >= 1e-8)  # also true for NaN
+    if degenerate.any():
         raise ReptuneError(
-            f"the direction at layer slot {layer} is degenerate (the two sides do not differ)"
+            f"degenerate direction: the {method} direction at {_layer_names(degenerate, layers)} "
+            "has zero length"
+            + (" once the answer-letter difference is removed" if remove is not None else "")
         )
     unit = raw / norms
     sign = torch.sign((diffs.float().mean(0) * unit).sum(-1, keepdim=True))
@@ -213,23 +243,42 @@ class DirectionSet:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             rows = meta["layers"]
             layers = tuple(int(row["layer"]) for row in rows)
+            norms = torch.tensor([float(row["residual_norm"]) for row in rows])
             hidden, depth = int(meta["hidden_size"]), int(meta["num_model_layers"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise ReptuneError(f"{meta_path}: malformed direction metadata ({exc})") from exc
+            raise ReptuneError(
+                f"{meta_path}: malformed direction metadata ({type(exc).__name__}: {exc}); the "
+                "file may be truncated or edited"
+            ) from exc
+        if not layers or any(not 0 <= layer < depth for layer in layers):
+            raise ReptuneError(
+                f"{meta_path}: layers {list(layers)} do not fit a {depth}-block model"
+            )
+        if not (torch.isfinite(norms).all() and (norms > 0).all()):
+            raise ReptuneError(f"{meta_path}: a residual_norm is zero, negative or not finite")
         try:
             tensors = load_file(str(tensors_path))
         except (SafetensorError, OSError) as exc:
-            raise ReptuneError(f"{tensors_path}: not a readable safetensors file ({exc})") from exc
+            raise ReptuneError(
+                f"{tensors_path}: not a readable safetensors file, damaged or truncated ({exc})"
+            ) from exc
         missing = [layer for layer in layers if f"layer.{layer}" not in tensors]
         if missing:
             raise ReptuneError(
                 f"{tensors_path}: no tensor for layer {missing[0]} listed in {META_FILE}"
             )
-        vectors = torch.stack([tensors[f"layer.{layer}"].float() for layer in layers])
-        if vectors.shape[1] != hidden or not torch.isfinite(vectors).all():
+        shapes = {tuple(tensors[f"layer.{layer}"].shape) for layer in layers}
+        if shapes != {(hidden,)}:
             raise ReptuneError(
-                f"{tensors_path}: vectors have width {vectors.shape[1]} or non-finite values, "
-                f"but {META_FILE} says hidden size {hidden}"
+                f"{tensors_path}: vectors have shape {sorted(shapes)[0]}, but {META_FILE} says "
+                f"hidden size {hidden}"
+            )
+        vectors = torch.stack([tensors[f"layer.{layer}"].float() for layer in layers])
+        lengths = vectors.norm(dim=-1)
+        bad = ~(torch.isfinite(vectors).all(-1) & (lengths > 0))
+        if bad.any():
+            raise ReptuneError(
+                f"{tensors_path}: the vector of {_layer_names(bad, layers)} is zero or not finite"
             )
         known = {
             "format",
@@ -247,7 +296,7 @@ class DirectionSet:
         return cls(
             vectors=vectors,
             layers=layers,
-            norms=torch.tensor([float(row["residual_norm"]) for row in rows]),
+            norms=norms,
             model_name=str(meta.get("model_name", "")),
             num_model_layers=depth,
             method=str(meta.get("method", "")),
@@ -310,7 +359,7 @@ def extract(
             )
         diffs = pos[:n] - neg[:n]
         remove = diffs[labels == 1].mean(0) - diffs[labels == 0].mean(0)
-    vectors = fit_directions(pos[:n], neg[:n], method, remove)
+    vectors = fit_directions(pos[:n], neg[:n], method, remove, layers)
     accuracy = (
         separation_accuracy(vectors, (pos[:n], neg[:n]), (pos[n:], neg[n:])) if validation else None
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from jinja2.exceptions import TemplateError
+from safetensors import SafetensorError
 from torch import nn
 from transformers import (
     AutoModelForCausalLM,
@@ -96,6 +97,10 @@ def _from_pretrained(
             model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise ReptuneError(f"could not load model {source}: {exc}".splitlines()[0]) from exc
+    except SafetensorError as exc:
+        raise ReptuneError(
+            f"could not load model {source}: a weights file is damaged or truncated ({exc})"
+        ) from exc
     # A GGUF-loaded model keeps a quantizer that makes transformers refuse save_pretrained.
     model.hf_quantizer = None
     model.eval()
@@ -179,17 +184,23 @@ class LoadedModel:
         if prompt.system:
             messages.insert(0, {"role": "system", "content": prompt.system})
         try:
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-        except TemplateError:
-            if not prompt.system:
-                raise
-            # Families such as Gemma refuse a system role: fold it into the user's message.
-            merged = [{"role": "user", "content": f"{prompt.system}\n\n{prompt.user}"}]
-            text = self.tokenizer.apply_chat_template(
-                merged, tokenize=False, add_generation_prompt=True
-            )
+            try:
+                text = self.tokenizer.apply_chat_template(
+                    messages, tokenize=False, add_generation_prompt=True
+                )
+            except TemplateError:
+                if not prompt.system:
+                    raise
+                # Families such as Gemma refuse a system role: fold it into the user's message.
+                merged = [{"role": "user", "content": f"{prompt.system}\n\n{prompt.user}"}]
+                text = self.tokenizer.apply_chat_template(
+                    merged, tokenize=False, add_generation_prompt=True
+                )
+        except TemplateError as exc:
+            raise ReptuneError(
+                f"the chat template of {self.name} fails: {exc}; fix it or give another with "
+                "--chat-template"
+            ) from exc
         return text + prompt.assistant
 
 
@@ -221,10 +232,25 @@ def load_model(
         source = path if looks_local else name
     model, tokenizer = _from_pretrained(source, DTYPES[dtype], trust_remote_code)
     if chat_template is not None:
-        template_path = Path(chat_template)
-        is_file = "{" not in chat_template and template_path.is_file()
-        tokenizer.chat_template = template_path.read_text() if is_file else chat_template
+        tokenizer.chat_template = _template_text(chat_template)
     return LoadedModel(model.to(device), tokenizer, name, blocks_path=blocks_path)
+
+
+def _template_text(chat_template: str) -> str:
+    """A Jinja template given inline (it has ``{``) or as a file; a missing file is an error, not
+    a template that prints its own name."""
+    if "{" in chat_template:
+        return chat_template
+    path = Path(chat_template).expanduser()
+    if not path.is_file():
+        raise ReptuneError(
+            f"--chat-template {chat_template}: no such file (give a template file, or the Jinja "
+            "template itself, which contains {{ ... }})"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReptuneError(f"--chat-template {path}: cannot read it as UTF-8 text ({exc})") from exc
 
 
 def _layer_bound(text: str, num_layers: int) -> int:
@@ -240,11 +266,11 @@ def _layer_bound(text: str, num_layers: int) -> int:
 def parse_layers(spec: str, num_layers: int, option: str = "--layers") -> tuple[int, ...]:
     """Layer indices from ``all``, ``12``, ``8-16`` (inclusive), ``8,10,12``, or fractions of depth
     such as ``0.3-0.5`` (the blocks 30%..50% of the way down)."""
-    layers: set[int] = set()
+    spans: list[tuple[int, int]] = []
     try:
         for part in spec.replace(" ", "").split(","):
             if part == "all":
-                layers.update(range(num_layers))
+                spans.append((0, num_layers - 1))
                 continue
             low, dash, high = part.partition("-")
             if dash and not high:
@@ -252,14 +278,13 @@ def parse_layers(spec: str, num_layers: int, option: str = "--layers") -> tuple[
             first, last = _layer_bound(low, num_layers), _layer_bound(high or low, num_layers)
             if first > last:
                 raise ValueError(part)
-            layers.update(range(first, last + 1))
+            spans.append((first, last))
     except ValueError:
         raise ReptuneError(
             f"{option} {spec!r} is not a layer list: use e.g. 12, 8-16, 8,10,12, all or 0.3-0.5"
         ) from None
-    bad = sorted(layer for layer in layers if not 0 <= layer < num_layers)
-    if bad:
-        raise ReptuneError(
-            f"{option} {spec!r}: layer {bad[-1]} is out of range 0..{num_layers - 1}"
-        )
+    top = max(last for _, last in spans)
+    if top >= num_layers:  # checked before expanding the spans, so 0-10**12 cannot fill memory
+        raise ReptuneError(f"{option} {spec!r}: layer {top} is out of range 0..{num_layers - 1}")
+    layers = {layer for first, last in spans for layer in range(first, last + 1)}
     return tuple(sorted(layers))

@@ -38,7 +38,12 @@ def _read_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ReptuneError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        raise ReptuneError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. "
+            "iconv -f latin1 -t utf-8"
+        ) from exc
+    except OSError as exc:
+        raise ReptuneError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     if not text.strip():
         raise ReptuneError(f"{path}: the file is empty")
     return text
@@ -51,7 +56,11 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ReptuneError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+            raise ReptuneError(
+                f"{path}, line {number}: not valid JSON ({exc.msg}); the file may be truncated"
+            ) from exc
+        except RecursionError:
+            raise ReptuneError(f"{path}, line {number}: JSON nested too deeply") from None
         if not isinstance(row, dict):
             raise ReptuneError(f"{path}, line {number}: expected a JSON object")
         yield number, row
@@ -75,6 +84,8 @@ def _label(value: object, where: str) -> int:
 
 def _both_labels(records: list[Statement], path: Path) -> list[Statement]:
     labels = {r.label for r in records}
+    if not labels:
+        raise ReptuneError(f"{path}: no statements below the header")
     if len(labels) < 2:
         raise ReptuneError(
             f"{path}: every statement has label {labels.pop()}; both 1 and 0 are needed"
@@ -82,39 +93,75 @@ def _both_labels(records: list[Statement], path: Path) -> list[Statement]:
     return records
 
 
-def read_statements(path: str | Path) -> list[Statement]:
-    """Labelled statements from a ``statement,label`` CSV or a JSONL file."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        records = [
-            Statement(
-                _text(row, "statement", f"{path}, line {n}"),
-                _label(row.get("label"), f"{path}, line {n}"),
-                _text(row, "category", f"{path}, line {n}", required=False),
-                f"{path.stem}/{n}",
+class _Repeats:
+    """Refuses a record seen before (a duplicate) or its mirror image (a contradiction), naming
+    both lines: a repeated record weighs twice in a mean difference, a mirrored one cancels."""
+
+    def __init__(self, path: Path, what: str, mirrored: str) -> None:
+        self.path, self.what, self.mirrored = path, what, mirrored
+        self.seen: dict[object, int] = {}
+
+    def check(self, key: object, mirror: object, line: int) -> None:
+        if key in self.seen:
+            raise ReptuneError(
+                f"{self.path}, line {line}: repeats the {self.what} on line {self.seen[key]}; "
+                "remove the duplicate"
             )
-            for n, row in _jsonl(path)
-        ]
-        return _both_labels(records, path)
+        if mirror in self.seen:
+            raise ReptuneError(
+                f"{self.path}, line {line}: contradicts line {self.seen[mirror]} (the same "
+                f"{self.what} {self.mirrored}); keep one of them"
+            )
+        self.seen[key] = line
+
+
+def _csv_statements(path: Path) -> Iterator[tuple[int, Statement]]:
     reader = csv.DictReader(io.StringIO(_read_text(path)))
-    if not reader.fieldnames or not {"statement", "label"} <= set(reader.fieldnames):
-        raise ReptuneError(
-            f"{path}: needs a header with columns statement,label; found {reader.fieldnames}"
-        )
-    records = []
-    for row in reader:
-        where = f"{path}, line {reader.line_num}"
-        statement = (row.get("statement") or "").strip()
-        if not statement:
-            raise ReptuneError(f"{where}: empty statement")
-        records.append(
-            Statement(
-                statement,
-                _label(row.get("label"), where),
-                row.get("category") or "",
-                f"{path.stem}/{reader.line_num}",
+    try:
+        if not reader.fieldnames or not {"statement", "label"} <= set(reader.fieldnames):
+            raise ReptuneError(
+                f"{path}: needs a header with columns statement,label; found {reader.fieldnames}"
             )
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            statement = (row.get("statement") or "").strip()
+            if not statement:
+                raise ReptuneError(f"{where}: empty statement")
+            label = _label(row.get("label"), where)
+            category = row.get("category") or ""
+            yield (
+                reader.line_num,
+                Statement(statement, label, category, f"{path.stem}/{reader.line_num}"),
+            )
+    except csv.Error as exc:
+        raise ReptuneError(f"{path}, line {reader.line_num}: not valid CSV ({exc})") from exc
+
+
+def _jsonl_statements(path: Path) -> Iterator[tuple[int, Statement]]:
+    for n, row in _jsonl(path):
+        where = f"{path}, line {n}"
+        yield (
+            n,
+            Statement(
+                _text(row, "statement", where),
+                _label(row.get("label"), where),
+                _text(row, "category", where, required=False),
+                f"{path.stem}/{n}",
+            ),
         )
+
+
+def read_statements(path: str | Path) -> list[Statement]:
+    """Labelled statements from a ``statement,label`` CSV or a JSONL file; refuses a file with one
+    label only, and a statement given twice (with the same label or the opposite one)."""
+    path = Path(path)
+    numbered = _jsonl_statements(path) if path.suffix == ".jsonl" else _csv_statements(path)
+    repeats = _Repeats(path, "statement", "with the opposite label")
+    records = []
+    for line, record in numbered:
+        text = " ".join(record.statement.split()).casefold()
+        repeats.check((text, record.label), (text, 1 - record.label), line)
+        records.append(record)
     return _both_labels(records, path)
 
 
@@ -134,12 +181,14 @@ def read_pairs(path: str | Path) -> list[ContrastPair]:
     """Contrast pairs from JSONL; refuses pairs whose two sides are identical."""
     path = Path(path)
     pairs = []
+    repeats = _Repeats(path, "pair", "with positive and negative swapped")
     for number, row in _jsonl(path):
         where = f"{path}, line {number}"
         positive = _prompt(row.get("positive"), f"{where}, 'positive'")
         negative = _prompt(row.get("negative"), f"{where}, 'negative'")
         if positive == negative:
             raise ReptuneError(f"{where}: the positive and negative prompts are identical")
+        repeats.check((positive, negative), (negative, positive), number)
         category = _text(row, "category", where, required=False)
         pairs.append(ContrastPair(positive, negative, category, f"{path.stem}/{number}"))
     return pairs
@@ -149,14 +198,17 @@ def read_items(path: str | Path) -> list[Item]:
     """Two-answer evaluation items from JSONL."""
     path = Path(path)
     items = []
+    repeats = _Repeats(path, "item", "with correct and incorrect swapped")
     for number, row in _jsonl(path):
         where = f"{path}, line {number}"
         correct, incorrect = _text(row, "correct", where), _text(row, "incorrect", where)
         if correct.strip().lower() == incorrect.strip().lower():
             raise ReptuneError(f"{where}: the correct and incorrect answers are the same")
+        question = _text(row, "question", where)
+        repeats.check((question, correct, incorrect), (question, incorrect, correct), number)
         items.append(
             Item(
-                _text(row, "question", where),
+                question,
                 correct,
                 incorrect,
                 _text(row, "category", where, required=False),

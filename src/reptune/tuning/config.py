@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from .._config import YamlConfig
@@ -99,8 +100,20 @@ class TuneConfig(YamlConfig):
             raise ReptuneError(
                 "--routed needs --mode rep+token and --param-lr groups for the projection loss"
             )
-        if self.lora_rank < 0:
-            raise ReptuneError(f"--lora-rank must be >= 0, got {self.lora_rank}")
+        for name in ("lora_rank", "warmup_steps", "eval_every", "patience", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ReptuneError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        for pattern, lr in self.param_lrs.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ReptuneError(
+                    f"--param-lr {pattern!r}: not a regular expression ({exc})"
+                ) from None
+            if not math.isfinite(lr) or lr < 0:
+                raise ReptuneError(
+                    f"--param-lr {pattern!r}: the lr must be finite and >= 0, got {lr}"
+                )
 
     @property
     def sign(self) -> int:

@@ -17,6 +17,7 @@ import re
 import resource
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -26,12 +27,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
 from .. import __version__
-from .._io import atomic_dir, write_json
+from .._io import atomic_dir, write_json, write_text
 from .._progress import progress_bar, quiet_hf
 from ..activations import Batch, Position, _Stop, block_output, non_sink_mask, tokenize
 from ..data.schema import Prompt, TuneExample
@@ -428,6 +430,8 @@ class Trainer:
     def _save_checkpoint(self, step: int, state: dict[str, object]) -> None:
         if not self.accelerator.is_main_process:
             return
+        if not all(bool(torch.isfinite(p).all()) for _, p in self.named):
+            raise ReptuneError(self._non_finite(f"the weights became non-finite at step {step}"))
         tensors = {f"param.{n}": p.detach().cpu().contiguous() for n, p in self.named}
         for i, (_, p) in enumerate(self.named):
             for key, value in self.optimizer.state.get(p, {}).items():
@@ -449,14 +453,50 @@ class Trainer:
         )
         return done[-1] if done else None
 
-    def _load_checkpoint(self, path: Path) -> dict[str, object]:
-        try:
-            tensors = load_file(str(path / "state.safetensors"))
-            state = json.loads((path / "state.json").read_text())
-        except Exception as exc:  # a checkpoint damaged after it was written
+    def _non_finite(self, what: str) -> str:
+        """The message for a run stopped by a NaN/inf: what happened and what is kept."""
+        kept = self._latest_checkpoint()
+        return f"{what}; training stopped (lower --lr, or check the data); " + (
+            f"the last good checkpoint, {kept}, is kept"
+            if kept
+            else "no checkpoint was written yet (--checkpoint-every N keeps one every N steps)"
+        )
+
+    def _readable_checkpoint(self) -> tuple[Path, dict[str, Tensor], dict[str, object]] | None:
+        """The newest checkpoint that reads back whole, skipping damaged ones with a warning.
+
+        A checkpoint is written to a temporary folder and renamed into place (``atomic_dir``), so
+        a crash mid-write leaves only a ``.step-*.tmp`` folder, which is removed here; a
+        ``step-*`` folder missing its files or holding a truncated one was damaged later.
+        """
+        folder = self.work / "checkpoints"
+        if not folder.is_dir():
+            return None
+        for leftover in folder.glob(".step-*.tmp"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for path in sorted(folder.glob("step-*"), reverse=True):
+            try:
+                tensors = load_file(str(path / "state.safetensors"))
+                state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+                int(state["step"])
+            except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+                warnings.warn(
+                    f"skipping damaged checkpoint {path} ({type(exc).__name__}: {exc})",
+                    stacklevel=2,
+                )
+                continue
+            return path, tensors, state
+        return None
+
+    def _load_checkpoint(
+        self, path: Path, tensors: dict[str, Tensor], state: dict[str, object]
+    ) -> dict[str, object]:
+        expected = {f"param.{name}" for name, _ in self.named} | {"rng.cpu"}
+        if not expected <= set(tensors):
             raise ReptuneError(
-                f"checkpoint {path} is unreadable ({exc}); delete it to resume from an earlier one"
-            ) from exc
+                f"checkpoint {path} holds other parameters than this run trains (were --layers, "
+                "--train-layers or --lora-rank changed?); resume with the same options"
+            )
         with torch.no_grad():
             for i, (name, p) in enumerate(self.named):
                 p.copy_(tensors[f"param.{name}"])
@@ -501,21 +541,12 @@ class Trainer:
         log_path = self.work / LOG_FILE
         state: dict[str, object] = {"best": math.inf, "bad_evals": 0}
         start = 0
-        checkpoint = self._latest_checkpoint() if resume else None
+        checkpoint = self._readable_checkpoint() if resume else None
         if checkpoint is not None:
-            state = self._load_checkpoint(checkpoint)
+            state = self._load_checkpoint(*checkpoint)
             start = int(state.pop("step"))
         if acc.is_main_process:
-            kept = (
-                [
-                    line
-                    for line in log_path.read_text().splitlines()
-                    if json.loads(line)["step"] < start
-                ]
-                if log_path.exists()
-                else []
-            )
-            log_path.write_text("".join(line + "\n" for line in kept))
+            write_text(log_path, "".join(line + "\n" for line in _log_before(log_path, start)))
         try:
             return self._train(start, state, log_path, retain_texts, progress, max_steps, on_step)
         finally:
@@ -550,7 +581,7 @@ class Trainer:
                 }
                 if not math.isfinite(last["loss"]):
                     raise ReptuneError(
-                        f"the loss became non-finite at step {step}; the last good checkpoint is {self._latest_checkpoint()}"
+                        self._non_finite(f"the loss became {last['loss']} at step {step}")
                     )
                 done = step + 1
                 if self.validation and config.eval_every and done % config.eval_every == 0:
@@ -627,6 +658,18 @@ class Trainer:
             })  # fmt: skip
         self.lm.model = model
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _log_before(path: Path, step: int) -> list[str]:
+    """The log lines of steps before ``step``; a last line cut short by a crash is dropped."""
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            if json.loads(line)["step"] < step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return kept
 
 
 def _peak_memory_mb() -> float:
