@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 from transformers import GenerationConfig
 
+from ._config import YamlConfig
 from ._progress import progress_bar
 from .activations import block_output, tokenize
 from .data.schema import Prompt
@@ -26,6 +27,34 @@ from .models import LoadedModel
 
 OPERATORS = ("add", "ablate")
 POSITION_MODES = ("all", "prompt", "generated")
+# The largest steering accepted, in multiples of the layer's mean residual norm: far beyond it the
+# added vector swamps the residual stream and every reply is noise, so it is a typo, not a setting.
+MAX_RELATIVE = 100.0
+
+
+def _check_modes(positions: str, operator: str) -> None:
+    if positions not in POSITION_MODES:
+        raise ReptuneError(f"--positions {positions!r} is not one of {', '.join(POSITION_MODES)}")
+    if operator not in OPERATORS:
+        raise ReptuneError(f"--operator {operator!r} is not one of {', '.join(OPERATORS)}")
+
+
+@dataclass
+class SteeringConfig(YamlConfig):
+    """A steering setting as a file: what ``reptune generate --config`` reads and ``reptune
+    search`` writes, so a setting found by search is replayed exactly. ``layers`` is a layer
+    spec or ``best`` (the direction set's best held-out layer)."""
+
+    layers: str = "best"
+    multipliers: list[float] = field(default_factory=lambda: [-0.25, 0.25])
+    absolute: bool = False
+    positions: str = "all"
+    operator: str = "add"
+
+    def __post_init__(self) -> None:
+        if not self.multipliers or not all(math.isfinite(m) for m in self.multipliers):
+            raise ReptuneError(f"--multiplier needs finite numbers, got {self.multipliers}")
+        _check_modes(self.positions, self.operator)
 
 
 @dataclass(frozen=True)
@@ -48,16 +77,20 @@ class Steering:
     def __post_init__(self) -> None:
         if not math.isfinite(self.multiplier):
             raise ReptuneError(f"--multiplier must be a finite number, got {self.multiplier}")
-        if self.positions not in POSITION_MODES:
-            raise ReptuneError(
-                f"--positions {self.positions!r} is not one of {', '.join(POSITION_MODES)}"
-            )
-        if self.operator not in OPERATORS:
-            raise ReptuneError(f"--operator {self.operator!r} is not one of {', '.join(OPERATORS)}")
+        _check_modes(self.positions, self.operator)
         if not self.layers:
             raise ReptuneError("steering needs at least one layer")
         for layer in self.layers:
             self.directions.vector(layer)
+            strength = abs(self.multiplier) / (
+                1.0 if self.relative else self.directions.norm(layer)
+            )
+            if self.operator == "add" and strength > MAX_RELATIVE:
+                raise ReptuneError(
+                    f"--multiplier {self.multiplier:g} adds {strength:.3g} x layer {layer}'s mean "
+                    f"residual norm; beyond {MAX_RELATIVE:g} x the model only produces noise "
+                    "(steering that works is about 0.1-2 x)"
+                )
 
     def added(self, layer: int) -> Tensor:
         """The vector added at ``layer`` by the ``add`` operator."""
