@@ -14,6 +14,24 @@ from typing import Any
 from .errors import ReptuneError
 
 
+def check_output(
+    path: str | os.PathLike[str], overwrite: bool = False, option: str = "--out"
+) -> Path:
+    """Refuse an output before any work is done: one that exists (unless ``overwrite``), or one
+    whose nearest existing ancestor is not a folder this process can write in."""
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise ReptuneError(f"{option} {final} already exists (pass --overwrite to replace it)")
+    ancestor = final.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ReptuneError(
+            f"{option} {final} cannot be written: {ancestor} is not a folder you can write in"
+        )
+    return final
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces ``path`` only if the block succeeds."""

@@ -7,8 +7,10 @@ cancels the judge's position bias). Uses only the standard library's HTTP client
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -22,6 +24,10 @@ JUDGE_PROMPT = (
     "Here is a question and two replies to it.\n\nQuestion: {prompt}\n\nReply A: {a}\n\n"
     "Reply B: {b}\n\nWhich reply is more {quality}? Answer with the single letter A or B."
 )
+
+
+# The judge's verdict: A or B as the first word, optionally after "Reply" or punctuation.
+_LETTER = re.compile(r"\W*(?:reply\s+)?([AB])\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class Judge:
             raise ReptuneError(f"judge at {url} did not answer within {self.timeout:g} s") from exc
         except urllib.error.URLError as exc:
             raise ReptuneError(f"judge at {url} failed: {exc.reason}") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            raise ReptuneError(f"judge at {url} failed: {exc!r}") from exc
         try:
             return str(json.loads(payload)["choices"][0]["message"]["content"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -64,10 +72,19 @@ class Judge:
             ) from exc
 
     def prefers(self, prompt: str, a: str, b: str) -> str | None:
-        """'A', 'B', or None when the answer names neither."""
+        """'A', 'B', or None when the answer does not start with either letter (as a word)."""
         answer = self.ask(JUDGE_PROMPT.format(prompt=prompt, a=a, b=b, quality=self.quality))
-        letters = [c for c in answer.strip().upper() if c in "AB"]
-        return letters[0] if letters else None
+        match = _LETTER.match(answer)
+        return match[1].upper() if match else None
+
+    def check(self) -> None:
+        """Ask one easy question before a long run, so that a dead, slow or confused endpoint
+        fails in seconds instead of after the comparison it was to judge."""
+        if self.prefers("What is 2 + 2?", "4", "5") is None:
+            raise ReptuneError(
+                f"judge {self.model!r} at {self.base_url} does not answer with the letter A or "
+                "B; check --judge-model and that the endpoint serves a chat model"
+            )
 
 
 def pairwise(

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from .._progress import progress_bar
 from ..data.schema import Item
 from ..directions import DirectionSet
+from ..errors import ReptuneError
 from ..models import LoadedModel
 from ..steering import Steering
 from .likelihood import answer_margins, chat_kl, chat_texts
@@ -65,6 +66,11 @@ def sweep(
     progress: bool = True,
 ) -> SweepResult:
     """Measure every (layer, multiplier) point; multipliers are relative to the layer's norm."""
+    if not max_kl >= 0:  # also refuses NaN
+        raise ReptuneError(f"--max-kl must be a number >= 0, got {max_kl}")
+    for layer in layers:  # a bad layer or multiplier fails before any measuring
+        for m in multipliers:
+            Steering(directions, (layer,), m)
     texts = chat_texts(lm, items)
     baseline = float(answer_margins(lm, items, batch_size=batch_size).mean())
     points = []
