@@ -62,11 +62,17 @@ class Position:
         else:
             start = text.rfind(self.marker)
             if start < 0:
-                raise ReptuneError(f"prompt {row}: marker {self.marker!r} does not occur in it")
+                raise ReptuneError(
+                    f"prompt {row}: marker {self.marker!r} does not occur in it "
+                    f"({text[:48]!r}...); --position OFFSET@MARKER needs the marker in every prompt"
+                )
             first = next(i for i, (_, end) in enumerate(offsets) if end > start)
             index = first + self.offset
         if not 0 <= index < n:
-            raise ReptuneError(f"prompt {row}: position {self} falls outside its {n} tokens")
+            raise ReptuneError(
+                f"prompt {row}: position {self} falls outside its {n} tokens (--position counts "
+                "from the end, -1 = the last token; with a marker, from the marker)"
+            )
         return index
 
 

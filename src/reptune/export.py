@@ -147,7 +147,9 @@ def _read_gguf(path: Path) -> GGUFReader:
     try:
         return GGUFReader(path)
     except (ValueError, OSError, IndexError) as exc:
-        raise ReptuneError(f"{path} is not a readable GGUF file ({exc})".splitlines()[0]) from exc
+        raise ReptuneError(
+            f"{path} is not a readable GGUF file, damaged or truncated ({exc})".splitlines()[0]
+        ) from exc
 
 
 def import_control_vector(
