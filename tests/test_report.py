@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 
-from reptune.report import FIGURES, write_report
+import pytest
+
+from reptune.report import FIGURES, INSIDE_FIGURES, write_report
 from test_compare import results  # noqa: F401  (the module-scoped comparison fixture)
 
 
@@ -12,10 +15,10 @@ def test_report_writes_every_figure_and_a_self_contained_page(results, tmp_path)
     paths = write_report(r, tmp_path)
     page = paths["html"].read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == len(FIGURES)
+    assert len(images) == len(FIGURES) + len(INSIDE_FIGURES)
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in page and "https://" not in page
-    for section in ("summary", "conditions", "effects", *FIGURES, "replies"):
+    for section in ("summary", "conditions", "effects", *FIGURES, "inside", "replies"):
         assert f'id="{section}"' in page
 
 
@@ -26,3 +29,40 @@ def test_markdown_report_links_existing_figures_and_states_the_summary(results, 
     for link in re.findall(r"\]\((figures/[^)]+)\)", md):
         assert (tmp_path / link).exists()
     assert r["summary"][0] in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium here (.ci/run installs Debian's chromium package)"
+)
+def test_report_opens_in_headless_chromium_with_every_figure_section_and_no_error(
+    results,  # noqa: F811
+    tmp_path,
+):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    _, r = results
+    paths = write_report(r, tmp_path)
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(paths["html"].as_uri(), wait_until="load")
+        loaded = page.eval_on_selector_all(
+            "img", "els => els.map(e => e.complete && e.naturalWidth > 0)"
+        )
+        sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
+        page.locator("#frontier").screenshot(path=str(tmp_path / "frontier.png"))
+        browser.close()
+    assert loaded == [True] * (len(FIGURES) + len(INSIDE_FIGURES))
+    assert {"summary", "conditions", "effects", "frontier-points", *FIGURES, "replies"} <= set(
+        sections
+    )
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests)  # no network
+    assert (tmp_path / "frontier.png").read_bytes().startswith(b"\x89PNG")
