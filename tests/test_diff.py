@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -116,3 +117,31 @@ def test_json_round_trip_summary_and_figure():
     assert row["effective_rank"] == 1.0  # a constant shift is rank one
     fig = fig_diff(result)
     assert len(fig.axes) == 8  # four panels and their colour bars
+
+
+def test_diff_command_prints_the_table_and_writes_json_and_figure(monkeypatch, capsys, tmp_path):
+    from test_cli import run
+    from test_trace import directions_for as dirs
+
+    base = make_tiny("llama")
+    tuned = copy.deepcopy(base)
+    with torch.no_grad():
+        tuned.adapter.blocks[2].self_attn.o_proj.weight.add_(0.01)
+    for name, lm in (("base", base), ("tuned", tuned)):
+        lm.model.save_pretrained(tmp_path / name)
+        lm.tokenizer.save_pretrained(tmp_path / name)
+    dirs(base).save(tmp_path / "dirs")
+    code, stdout, err = run(
+        monkeypatch, capsys, "diff", str(tmp_path / "base"), str(tmp_path / "tuned"),
+        "--directions", str(tmp_path / "dirs"), "--out", str(tmp_path / "d"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "1 of" in stdout and "self_attn.o_proj.weight" in stdout
+    data = json.loads((tmp_path / "d" / "diff.json").read_text())
+    (hit,) = [p for p in data["params"] if p["relative_change"] > 0]
+    assert (hit["block"], hit["effective_rank"]) == (2, 1)
+    assert (tmp_path / "d" / "diff.png").read_bytes()[:4] == b"\x89PNG"
+    code, stdout, _ = run(
+        monkeypatch, capsys, "diff", str(tmp_path / "base"), str(tmp_path / "base")
+    )
+    assert code == 0 and "0 of" in stdout

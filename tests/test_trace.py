@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,4 +113,83 @@ def test_sink_is_left_out_of_the_colour_scale():
     from reptune.inspection.trace import Trace, _scale
 
     tr = Trace("x", "p", "r", ["a", "b", "c"], 2, [0], [[1000.0, 2.0, -3.0]], [1.0])
-    assert _scale([tr.relative()]) == pytest.approx(3.0)
+    assert _scale([tr.relative()], percentile=100) == pytest.approx(3.0)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Two tiny llama folders of different weights and a direction set for them."""
+    root = tmp_path_factory.mktemp("saved")
+    for name, seed in (("base", 0), ("other", 1)):
+        lm = make_tiny("llama", seed=seed)
+        lm.model.save_pretrained(root / name)
+        lm.tokenizer.save_pretrained(root / name)
+    directions_for(make_tiny("llama")).save(root / "dirs")
+    return root
+
+
+def test_trace_command_writes_models_side_by_side(monkeypatch, capsys, saved, tmp_path):
+    from test_cli import run
+
+    code, stdout, err = run(
+        monkeypatch, capsys, "trace", "--directions", str(saved / "dirs"), "--model",
+        str(saved / "base"), "--tuned", str(saved / "other"), "--multiplier", "0.5",
+        "--steer-layers", "1", "--prompt", "hi", "--max-new-tokens", "3",
+        "--out", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads((tmp_path / "t" / "trace.json").read_text())
+    assert [t["label"] for t in data["traces"]] == ["base", "base +0.5x norm @ 1", "other"]
+    assert "trace.html" in stdout
+    code, _, err = run(
+        monkeypatch, capsys, "trace", "--directions", str(saved / "dirs"), "--model",
+        str(saved / "base"), "--out", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code == 2 and "already exists" in err
+
+
+def test_generate_monitor_prints_each_reply_with_its_projection(monkeypatch, capsys, saved):
+    from test_cli import run
+
+    code, stdout, err = run(
+        monkeypatch, capsys, "generate", "--directions", str(saved / "dirs"), "--model",
+        str(saved / "base"), "--layers", "1", "--multiplier", "0.5", "--prompt", "hi",
+        "--max-new-tokens", "3", "--monitor", "--monitor-layer", "2",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "monitor: projection on v at block 2" in stdout
+    assert "[unsteered] hi ->" in stdout and "[+0.5x norm @ 1] hi ->" in stdout
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (.ci/run installs it)")
+def test_html_heat_map_colours_every_token_but_the_sink_and_switches_layer(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    lm = make_tiny("llama")
+    ds = directions_for(lm)
+    tr = trace(lm, ds, "Hi", reply="Yo", label="base")
+    paths = write_traces([tr], tmp_path / "t", plot_layers=[1])
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(paths["trace.html"].as_uri(), wait_until="load")
+        spans = page.eval_on_selector_all(
+            ".tokens span", "els => els.map(e => [e.className, e.style.background])"
+        )
+        before = page.inner_text("#limit")
+        page.select_option("#layer", "2")
+        after = page.inner_text("#limit")
+        browser.close()
+    assert errors == [] and all(url.startswith("file:") for url in requests)
+    assert len(spans) == len(tr.tokens)
+    assert spans[0] == ["sink", ""]
+    assert all(bg.startswith("rgb") for _, bg in spans[1:])
+    limits = [np.percentile(np.abs(row[1:]), 99) for row in tr.projections]  # the sink left out
+    assert float(before) == pytest.approx(limits[1], abs=0.01)
+    assert float(after) == pytest.approx(limits[2], abs=0.01)

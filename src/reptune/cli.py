@@ -17,9 +17,10 @@ import typer
 from accelerate import PartialState
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import directions as directions_mod
-from ._io import write_json
+from ._io import atomic_dir, write_json
 from .activations import Position
 from .behaviors import BEHAVIORS, general_knowledge, honesty, neutral
 from .behaviors import behavior as behavior_module
@@ -27,7 +28,7 @@ from .behaviors.general_knowledge import passage_text
 from .compare import CompareConfig, run_compare
 from .data import Prompt, read_items
 from .data.schema import TuneExample
-from .directions import DirectionSet
+from .directions import DirectionSet, _ranges
 from .errors import ReptuneError
 from .evaluation.benchmarks import corpus_text, load_truthfulqa
 from .evaluation.suite import evaluate
@@ -35,6 +36,8 @@ from .evaluation.sweep import sweep as run_sweep
 from .evaluation.twochoice import from_items
 from .evaluation.twochoice import score as score_two_choice
 from .export import export_control_vector, import_control_vector, save_folded
+from .inspection import diff_models, fig_diff, trace, write_traces
+from .inspection.trace import save_png
 from .models import LoadedModel, load_model, parse_layers
 from .report import write_report
 from .steering import Steering, generate
@@ -229,6 +232,24 @@ def _side_by_side(prompts: list[str], columns: dict[str, list[str]]) -> None:
     console.print(table)
 
 
+def _steerings(
+    ds: DirectionSet,
+    layers: tuple[int, ...],
+    multipliers: list[float],
+    relative: bool = True,
+    positions: str = "all",
+    operator: str = "add",
+) -> dict[str, tuple[Steering, ...]]:
+    """The unsteered column and one steered column per multiplier, by display name."""
+    columns: dict[str, tuple[Steering, ...]] = {"unsteered": ()}
+    unit = "x norm" if relative else ""
+    for m in multipliers:
+        steering = Steering(ds, layers, m, relative, positions, operator)
+        name = "ablated" if operator == "ablate" else f"{m:+g}{unit} @ {','.join(map(str, layers))}"
+        columns[name] = (steering,)
+    return columns
+
+
 def _steered_replies(
     lm: LoadedModel,
     ds: DirectionSet,
@@ -240,15 +261,47 @@ def _steered_replies(
     operator: str,
     max_new_tokens: int,
 ) -> dict[str, list[str]]:
-    columns = {"unsteered": generate(lm, prompts, max_new_tokens=max_new_tokens, progress=True)}
-    unit = "x norm" if relative else ""
-    for m in multipliers:
-        steering = Steering(ds, layers, m, relative, positions, operator)
-        name = "ablated" if operator == "ablate" else f"{m:+g}{unit} @ {','.join(map(str, layers))}"
-        columns[name] = generate(
-            lm, prompts, steering, max_new_tokens=max_new_tokens, progress=True
-        )
-    return columns
+    return {
+        name: generate(lm, prompts, *steerings, max_new_tokens=max_new_tokens, progress=True)
+        for name, steerings in _steerings(
+            ds, layers, multipliers, relative, positions, operator
+        ).items()
+    }
+
+
+def _print_monitor(
+    lm: LoadedModel,
+    ds: DirectionSet,
+    prompts: list[str],
+    columns: dict[str, list[str]],
+    steerings: dict[str, tuple[Steering, ...]],
+    layer: int,
+) -> None:
+    """Each reply's tokens coloured by their projection on v at ``layer`` (blue +v, red -v), so a
+    behaviour can be seen rising before it shows in the words."""
+    traces = [
+        (name, trace(lm, ds, p, *steerings[name], layers=[layer], reply=r))
+        for name, replies in columns.items()
+        for p, r in zip(prompts, replies, strict=True)
+    ]
+    values = [float(x) for _, tr in traces for x in tr.relative()[0, tr.prompt_length :]]
+    limit = max((abs(x) for x in values), default=0.0) or 1.0
+    console.print(
+        f"monitor: projection on v at block {layer} / its mean residual norm; colour scale "
+        f"+-{limit:.2f} ([on rgb(33,102,172)] +v [/] [on rgb(178,24,43)] -v [/])"
+    )
+    for name, tr in traces:
+        rel = tr.relative()[0]
+        line = Text(f"[{name}] {tr.prompt[:40]} -> ")
+        for token, x in zip(tr.tokens[tr.prompt_length :], rel[tr.prompt_length :], strict=True):
+            t = max(-1.0, min(1.0, float(x) / limit))
+            end = (33, 102, 172) if t > 0 else (178, 24, 43)
+            r, g, b = (round(255 + (c - 255) * abs(t)) for c in end)
+            line.append(token, style=f"black on rgb({r},{g},{b})")
+        reply = rel[tr.prompt_length :]
+        if len(reply):
+            line.append(f"  (mean {reply.mean():+.2f}, last {reply[-1]:+.2f})")
+        console.print(line)
 
 
 @app.command(name="generate")
@@ -272,6 +325,13 @@ def generate_cmd(
         str, typer.Option(help="add, or ablate (remove the direction's component).")
     ] = "add",
     max_new_tokens: Annotated[int, typer.Option(min=1)] = 48,
+    monitor: Annotated[
+        bool,
+        typer.Option("--monitor", help="Also show each reply token's projection on the direction."),
+    ] = False,
+    monitor_layer: Annotated[
+        int | None, typer.Option(help="Block to monitor (default: the directions' best).")
+    ] = None,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
     blocks_path: BlocksOpt = None,
@@ -297,6 +357,13 @@ def generate_cmd(
         max_new_tokens,
     )
     _side_by_side(prompts, columns)
+    if monitor:
+        layer = ds.best_layer() if monitor_layer is None else monitor_layer
+        lm.check_layers([layer], "--monitor-layer")
+        kept = _steerings(
+            ds, chosen, multiplier or [-0.25, 0.25], not absolute, positions, operator
+        )
+        _print_monitor(lm, ds, prompts, columns, kept, layer)
 
 
 @app.command()
@@ -751,6 +818,140 @@ def fold_cmd(
         lm, [Steering(ds, chosen, multiplier, relative=not absolute)], out, overwrite
     )
     console.print(f"folded steering at layers {layers} into {path} (loads in plain transformers)")
+
+
+@app.command("trace")
+def trace_cmd(
+    directions: DirectionsOpt,
+    out: Annotated[Path, typer.Option("--out", help="New folder for the trace and its figures.")],
+    prompt: Annotated[list[str] | None, typer.Option(help="User message(s) to trace.")] = None,
+    tuned: Annotated[
+        list[str] | None,
+        typer.Option(help="Another model traced beside --model, e.g. a tuned folder (repeatable)."),
+    ] = None,
+    multiplier: Annotated[
+        list[float] | None,
+        typer.Option(help="Also trace --model steered at this relative strength (repeatable)."),
+    ] = None,
+    steer_layers: Annotated[
+        str, typer.Option(help="Layers to steer, or 'best' (highest held-out accuracy).")
+    ] = "best",
+    layers: Annotated[str, typer.Option(help="Layers to trace.")] = "all",
+    plot_layers: Annotated[
+        str | None, typer.Option(help="Layers drawn in the line plot (default: the best layer).")
+    ] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=0)] = 32,
+    overwrite: bool = False,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Per-token projection on the direction at every layer, prompt and reply, models side by side."""
+    if out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    ds = DirectionSet.load(directions)
+    prompts = prompt or DEMO_PROMPTS[:1]
+    traced = parse_layers(layers, ds.num_model_layers)
+    plotted = parse_layers(plot_layers, ds.num_model_layers) if plot_layers else (ds.best_layer(),)
+    lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
+    steered = ds.best_layer() if steer_layers == "best" else None
+    chosen = (steered,) if steered is not None else parse_layers(steer_layers, lm.num_layers)
+    base_name = Path(lm.name).name
+    variants = [(base_name if n == "unsteered" else f"{base_name} {n}", s)
+                for n, s in _steerings(ds, chosen, multiplier or []).items()]  # fmt: skip
+    traces = []
+    with console.status("tracing"):
+        for label, steerings in variants:
+            traces += [trace(lm, ds, p, *steerings, layers=traced, label=label,
+                             max_new_tokens=max_new_tokens) for p in prompts]  # fmt: skip
+        for path in tuned or []:
+            other = load_model(path, dtype=dtype, blocks_path=blocks_path,
+                               chat_template=chat_template, trust_remote_code=trust_remote_code)  # fmt: skip
+            traces += [trace(other, ds, p, layers=traced, label=Path(path).name,
+                             max_new_tokens=max_new_tokens) for p in prompts]  # fmt: skip
+    paths = write_traces(traces, out, plotted, f"reptune trace: {ds.behaviour}", overwrite)
+    table = Table(title=f"mean projection on v / layer norm (blocks {_ranges(plotted)})")
+    for column in ("model", "prompt", "prompt tokens", "reply tokens", "reply"):
+        table.add_column(column)
+    for tr in traces:
+        rel = tr.relative()[[tr.layers.index(layer) for layer in plotted if layer in tr.layers]]
+        table.add_row(
+            tr.label, tr.prompt[:40], f"{rel[:, 1 : tr.prompt_length].mean():+.3f}",
+            f"{rel[:, tr.prompt_length :].mean():+.3f}" if len(tr.tokens) > tr.prompt_length
+            else "-", tr.reply[:60],
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{len(traces)} traces -> {paths['trace.html']}, {paths['lines.png']}, "
+                  f"{paths['heatmap.png']}")  # fmt: skip
+
+
+@app.command("diff")
+def diff_cmd(
+    base: Annotated[str, typer.Argument(help="The original model: hub id, folder, or 'embedded'.")],
+    tuned: Annotated[str, typer.Argument(help="The changed model (e.g. a tuned folder).")],
+    directions: Annotated[
+        Path | None,
+        typer.Option("--directions", help="Direction set for the write/read alignment columns."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="New folder for diff.json and diff.png.")
+    ] = None,
+    show: Annotated[int, typer.Option(help="Rows of the table (largest changes first).")] = 40,
+    overwrite: bool = False,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """What tuning changed per module: relative change, effective rank, alignment with v."""
+    if out is not None and out.exists() and not overwrite:
+        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    ds = DirectionSet.load(directions) if directions else None
+    _set_threads(threads)
+    with console.status("loading models"):
+        lms = [
+            load_model(None if name == "embedded" else name, dtype=dtype,
+                       blocks_path=blocks_path, trust_remote_code=trust_remote_code)
+            for name in (base, tuned)
+        ]  # fmt: skip
+    with console.status("comparing weights"):
+        result = diff_models(*lms, ds, str(directions) if directions else None)
+    changed = sorted(result.changed(), key=lambda p: -p.relative_change)
+    table = Table(
+        title=f"{Path(tuned).name} vs {Path(base).name}: {len(changed)} of {len(result.params)} "
+        "parameters changed "
+        f"(alignment by chance ~{result.chance_alignment:.3f})"
+    )
+    for column in ("block", "parameter", "||dW||/||W||", "rank 90%", "write align", "read align"):
+        table.add_column(column, justify="right", no_wrap=column == "parameter")
+
+    def cell(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    for p in changed[:show]:
+        table.add_row(
+            "-" if p.block is None else str(p.block), p.name, f"{p.relative_change:.2e}",
+            "-" if p.effective_rank is None else str(p.effective_rank),
+            cell(p.write_alignment), cell(p.read_alignment),
+        )  # fmt: skip
+    console.print(table)
+    summary = Table(title="per module, mean over the blocks that changed")
+    for column in ("module", "blocks", "||dW||/||W||", "rank 90%", "write align", "read align"):
+        summary.add_column(column, justify="right", no_wrap=column == "module")
+    for row in result.by_module():
+        summary.add_row(
+            row["module"], _ranges(tuple(row["blocks"])), f"{row['relative_change']:.2e}",
+            cell(row["effective_rank"]), cell(row["write_alignment"]), cell(row["read_alignment"]),
+        )  # fmt: skip
+    console.print(summary)
+    if out is not None:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            write_json(tmp / "diff.json", result.to_dict())
+            save_png(fig_diff(result), tmp / "diff.png")
+        console.print(f"-> {out / 'diff.json'}, {out / 'diff.png'}")
 
 
 def main() -> None:

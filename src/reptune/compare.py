@@ -41,6 +41,7 @@ from .evaluation.sentiment import score_texts
 from .evaluation.stats import fisher_exact, mean_interval
 from .evaluation.suite import text_rates
 from .evaluation.sweep import sweep
+from .inspection import diff_models, trace
 from .models import LoadedModel, load_model, parse_layers
 from .steering import Steering, generate
 from .tuning import TuneConfig, tune
@@ -287,6 +288,8 @@ def run_compare(
         "conditions": {},
         "training": {},
         "robustness": {},
+        "traces": {},
+        "weight_diffs": {},
     }
     untuned: dict[str, Any] | None = None
     observed: Observations | None = None
@@ -303,6 +306,7 @@ def run_compare(
                 else ()
             )
             measured = evaluate_condition(base, sets, config, *steerings, untuned=untuned)
+            _inspect(results, condition.name, base, directions, sets, config, *steerings)
             if condition.kind == "untuned":
                 untuned = measured
                 observed = Observations(measured["held_out"]["margins"])
@@ -336,6 +340,8 @@ def run_compare(
                 "validation": run.validation,
             }
             measured = evaluate_condition(tuned, sets, config, reference=base, untuned=untuned)
+            _inspect(results, condition.name, tuned, directions, sets, config)
+            results["weight_diffs"][condition.name] = diff_models(base, tuned, chosen).to_dict()
             if observed is not None:
                 observed.add(condition.kind, condition.sign, condition.control, run.steps,
                              measured["held_out"]["margins"], measured["kl"])  # fmt: skip
@@ -426,6 +432,19 @@ def _steering_frontier(
             kl = chat_kl(lm, sets.kl_texts, steering)
             observed.add("steered", sign, is_control, m, margins, kl)
             bar.advance(task)
+
+
+def _inspect(
+    results: dict[str, Any], name: str, lm: LoadedModel, directions: DirectionSet,
+    sets: EvalSets, config: CompareConfig, *steerings: Steering,
+) -> None:  # fmt: skip
+    """Trace the first reply prompt under a condition, projected on v (the real direction, also for
+    the random controls), so the report shows where each condition moves the residual stream."""
+    if sets.reply_prompts:
+        results["traces"][name] = trace(
+            lm, directions, sets.reply_prompts[0], *steerings,
+            max_new_tokens=config.reply_tokens, label=name,
+        ).to_dict()  # fmt: skip
 
 
 def _read_log(path: Path) -> list[dict[str, float]]:

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ._io import atomic_file, write_text  # noqa: E402
 from .evaluation.frontier import METHOD_LABELS  # noqa: E402
+from .inspection import Trace, WeightDiff, fig_diff_summary, fig_heatmap, fig_lines  # noqa: E402
+from .inspection.trace import save_png, trace_html  # noqa: E402
 
 KL_LINE_LABEL = "KL read as real damage"
 
@@ -305,6 +307,56 @@ def _intro(results: dict[str, Any]) -> str:
     )
 
 
+INSIDE_FIGURES = ("trace_lines", "trace_heatmap", "weight_diff")  # drawn when results have them
+INSIDE_HEADER = ["tuned model", "parameters changed", "mean ||dW||/||W||", "mean rank (90%)",
+                 "mean write alignment", "mean read alignment", "chance"]  # fmt: skip
+
+
+def _inside(results: dict[str, Any], out: Path) -> tuple[list[str], str, dict[str, Path]]:
+    """The 'inside the models' section (markdown, HTML, images): each condition's trace of one
+    prompt on v at the steering block, and what each tuning run changed in the weights."""
+    traces = [Trace.from_dict(t) for t in results.get("traces", {}).values()]
+    diffs = {n: WeightDiff.from_dict(d) for n, d in results.get("weight_diffs", {}).items()}
+    if not traces and not diffs:
+        return [], "", {}
+    images: dict[str, Path] = {}
+    layer = results["steering"]["layer"]
+    main = [t for t in traces if not t.label.endswith("(random)")]
+    if traces:
+        images["trace_lines"] = save_png(
+            fig_lines(traces, [layer]), out / "figures/trace_lines.png"
+        )
+        images["trace_heatmap"] = save_png(fig_heatmap(main), out / "figures/trace_heatmap.png")
+        write_text(out / "trace.html", trace_html(traces, layer, "reptune trace per condition"))
+    if diffs:
+        images["weight_diff"] = save_png(fig_diff_summary(diffs), out / "figures/weight_diff.png")
+    rows = []
+    for name, diff in diffs.items():
+        s = diff.summary()
+        means = [s[k] for k in ("relative_change", "effective_rank", "write_alignment",
+                                "read_alignment")]  # fmt: skip
+        rows.append([name, f"{s['changed']} of {s['params']}",
+                     *("-" if x is None else f"{x:.3g}" for x in means),
+                     f"{s['chance_alignment']:.3f}"])  # fmt: skip
+    intro = (
+        f"Each condition's residual stream on one held-out prompt, projected on v at block {layer} "
+        "(in units of the block's mean residual norm; the attention sink at position 0 is left "
+        "out), and the weight change of each tuned model: relative size, effective rank, and the "
+        "share of the change that writes along v (o_proj/down_proj side) or reads v (q/k/v, "
+        "gate/up side). trace.html beside this report colours every token at any layer."
+    )
+    md = ["## Inside the models", "", intro, ""]
+    md += [f"![{k}](figures/{k}.png)" for k in images if k.startswith("trace")] + [""]
+    if rows:
+        md += [_markdown_table(INSIDE_HEADER, rows), "", "![weight_diff](figures/weight_diff.png)",
+               ""]  # fmt: skip
+    body = f"<p>{html.escape(intro)}</p>" + (_html_table(INSIDE_HEADER, rows) if rows else "")
+    for key, path in images.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        body += f'<img alt="{key}" src="data:image/png;base64,{data}">'
+    return md, body, images
+
+
 def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     """Write figures, ``report.md`` and ``report.html`` (images inlined, no network) into ``out``."""
     out = Path(out)
@@ -337,6 +389,8 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
                _markdown_table(JUDGE_HEADER, judged), ""]  # fmt: skip
     for key, (title, _) in FIGURES.items():
         md += [f"## {title}", "", f"![{title}](figures/{key}.png)", ""]
+    inside_md, inside_html, inside_images = _inside(results, out)
+    md += inside_md
     md += ["## Replies", ""]
     md += [f"- **{n}** - {p!r} -> {r!r}" for n, p, r in replies]
     md_path = write_text(out / "report.md", "\n".join(md) + "\n")
@@ -358,6 +412,8 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         sections.append(
             (key, title, f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
         )
+    if inside_html:
+        sections.append(("inside", "Inside the models", inside_html))
     sections.append(
         (
             "replies",
@@ -378,4 +434,4 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         f"<p>{html.escape(_intro(results))}</p>{body}</body></html>"
     )
     html_path = write_text(out / "report.html", page)
-    return {"markdown": md_path, "html": html_path, **images}
+    return {"markdown": md_path, "html": html_path, **images, **inside_images}

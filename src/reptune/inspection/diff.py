@@ -80,6 +80,17 @@ class WeightDiff:
             rows.append(row)
         return rows
 
+    def summary(self) -> dict[str, Any]:
+        """Counts, and means over the changed matrices of the blocks (where each is defined)."""
+        changed = self.changed()
+        matrices = [p for p in changed if p.effective_rank is not None]
+        row: dict[str, Any] = {"changed": len(changed), "params": len(self.params)}
+        for key in ("relative_change", "effective_rank", "write_alignment", "read_alignment"):
+            values = [getattr(p, key) for p in matrices if getattr(p, key) is not None]
+            row[key] = float(np.mean(values)) if values else None
+        row["chance_alignment"] = self.chance_alignment
+        return row
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": "reptune.diff/1",
@@ -201,14 +212,15 @@ def _grid(diff: WeightDiff, key: str) -> tuple[np.ndarray, list[str], list[int]]
     grid = np.full((len(blocks), len(names)), np.nan)
     for p in diff.params:
         value = getattr(p, key)
-        if p.block is not None and value is not None:
+        shown = key == "relative_change" or p.relative_change > 0
+        if p.block is not None and value is not None and shown:
             grid[blocks.index(p.block), names.index(p.name)] = value
     return grid, names, blocks
 
 
 def fig_diff(diff: WeightDiff, title: str | None = None) -> Figure:
     """Blocks x modules heat-maps: relative change, effective rank, write and read alignment
-    (grey: not defined for that parameter; zero change shows as the lightest colour)."""
+    (grey: unchanged, or not defined for that parameter)."""
     panels = (
         ("relative_change", "||dW|| / ||W||", "viridis"),
         ("effective_rank", f"effective rank of dW ({ENERGY:.0%} energy)", "magma"),
@@ -222,8 +234,7 @@ def fig_diff(diff: WeightDiff, title: str | None = None) -> Figure:
     )
     for ax, (key, label, cmap_name) in zip(axes, panels, strict=True):
         grid, _, _ = _grid(diff, key)
-        cmap = plt.get_cmap(cmap_name).copy()
-        cmap.set_bad("#e8e8e8")
+        cmap = plt.get_cmap(cmap_name).with_extremes(bad="#e8e8e8")
         limits = {"vmin": 0, "vmax": 1} if key.endswith("alignment") else {"vmin": 0}
         image = ax.imshow(grid, aspect="auto", cmap=cmap, interpolation="nearest", **limits)
         ax.set_xticks(range(len(short)), short, rotation=90, fontsize=7)
@@ -233,5 +244,39 @@ def fig_diff(diff: WeightDiff, title: str | None = None) -> Figure:
     axes[0].set_ylabel("block")
     fig.suptitle(title or f"{Path(diff.tuned).name} vs {diff.base} "
                  f"(chance alignment {diff.chance_alignment:.3f})", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def fig_diff_summary(diffs: dict[str, WeightDiff]) -> Figure:
+    """Several tuned models at a glance: per module (mean over the blocks that changed), the
+    relative change and the write and read alignment, one row per model."""
+    rows = list(diffs)
+    modules = list(dict.fromkeys(r["module"] for d in diffs.values() for r in d.by_module()))
+    panels = (
+        ("relative_change", "mean ||dW|| / ||W||", "viridis", None),
+        ("write_alignment", "mean write alignment", "Blues", 1.0),
+        ("read_alignment", "mean read alignment", "Greens", 1.0),
+    )
+    fig, axes = plt.subplots(
+        1, 3, figsize=(3 + 1.9 * max(len(modules), 1), 1.6 + 0.45 * len(rows)), sharey=True
+    )
+    for ax, (key, label, cmap_name, vmax) in zip(axes, panels, strict=True):
+        grid = np.full((len(rows), len(modules)), np.nan)
+        for i, name in enumerate(rows):
+            for r in diffs[name].by_module():
+                if r[key] is not None:
+                    grid[i, modules.index(r["module"])] = r[key]
+        cmap = plt.get_cmap(cmap_name).with_extremes(bad="#e8e8e8")
+        ax.imshow(grid, aspect="auto", cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=6)
+        short = [m.removesuffix(".weight") for m in modules]
+        ax.set_xticks(range(len(modules)), short, rotation=60, ha="right", fontsize=7)
+        ax.set_title(label, fontsize=9)
+    axes[0].set_yticks(range(len(rows)), rows, fontsize=8)
+    chance = next(iter(diffs.values())).chance_alignment if diffs else 0.0
+    fig.suptitle(f"what tuning changed (alignment by chance ~{chance:.3f})", fontsize=10)
     fig.tight_layout()
     return fig

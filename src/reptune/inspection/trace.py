@@ -108,10 +108,12 @@ def trace(
     )
 
 
-def _scale(values: Sequence[np.ndarray]) -> float:
-    """A symmetric colour limit over every position but the sink (1.0 when all are zero)."""
-    peak = max((float(np.abs(v[..., SINK + 1 :]).max(initial=0.0)) for v in values), default=0.0)
-    return peak or 1.0
+def _scale(values: Sequence[np.ndarray], percentile: float = 99.0) -> float:
+    """A symmetric colour limit over every position but the sink (1.0 when all are zero): the
+    ``percentile`` of the absolute values, so a few massive activations on single tokens (seen at
+    early blocks of SmolLM2) do not wash every other cell out."""
+    pooled = np.concatenate([np.abs(v[..., SINK + 1 :]).ravel() for v in values])
+    return float(np.percentile(pooled, percentile)) if pooled.size and pooled.any() else 1.0
 
 
 def fig_lines(traces: Sequence[Trace], layers: Sequence[int], columns: int = 4) -> Figure:
@@ -146,15 +148,19 @@ def fig_lines(traces: Sequence[Trace], layers: Sequence[int], columns: int = 4) 
 
 def fig_heatmap(traces: Sequence[Trace], max_labels: int = 90) -> Figure:
     """Layers x tokens of relative projection per trace, stacked, on one symmetric colour scale
-    (the sink column is grey and out of the scale), like the paper's Fig. 2C."""
+    clipped at the 99th percentile (the sink column is grey and out of the scale), like the
+    paper's Fig. 2C."""
     rels = [tr.relative() for tr in traces]
     limit = _scale(rels)
     width = max(len(tr.tokens) for tr in traces)
     fig, axes = plt.subplots(
-        len(traces), 1, figsize=(min(4 + 0.16 * width, 30), 1.2 + 2.6 * len(traces)), squeeze=False
+        len(traces),
+        1,
+        figsize=(min(4 + 0.16 * width, 30), 1.2 + 3.0 * len(traces)),
+        squeeze=False,
+        layout="constrained",
     )
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("lightgrey")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="lightgrey")
     image = None
     for ax, tr, rel in zip(axes[:, 0], traces, rels, strict=True):
         shown = rel.copy()
@@ -171,7 +177,8 @@ def fig_heatmap(traces: Sequence[Trace], max_labels: int = 90) -> Figure:
             ax.set_xticks(range(len(tr.tokens)), labels, rotation=90, fontsize=6)
         else:
             ax.set_xlabel("token position", fontsize=8)
-    fig.colorbar(image, ax=axes[:, 0].tolist(), label="h . v / layer's mean norm", shrink=0.8)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="h . v / layer's mean norm (clipped)",
+                 shrink=0.8, extend="both")  # fmt: skip
     return fig
 
 
@@ -201,8 +208,11 @@ function colour(x, lim) {
 function draw() {
   const layer = Number(select.value);
   const rows = data.traces.map(tr => tr.projections[tr.layers.indexOf(layer)]);
-  let lim = 0;
-  rows.forEach(r => r.forEach((x, i) => { if (i !== 0) lim = Math.max(lim, Math.abs(x)); }));
+  const all = [];
+  rows.forEach(r => r.forEach((x, i) => { if (i !== 0) all.push(Math.abs(x)); }));
+  all.sort((a, b) => a - b);
+  const pos = (all.length - 1) * data.percentile / 100, lo = Math.floor(pos);
+  let lim = all.length ? all[lo] + (all[Math.ceil(pos)] - all[lo]) * (pos - lo) : 0;
   lim = lim || 1;
   document.getElementById('limit').textContent = lim.toFixed(2);
   const root = document.getElementById('traces');
@@ -238,6 +248,7 @@ def trace_html(traces: Sequence[Trace], default_layer: int, title: str) -> str:
     payload = {
         "layers": layers,
         "default_layer": default_layer,
+        "percentile": 99.0,
         "traces": [tr.to_dict() for tr in traces],
     }
     data = json.dumps(payload).replace("</", "<\\/")
@@ -247,8 +258,9 @@ def trace_html(traces: Sequence[Trace], default_layer: int, title: str) -> str:
         f"<h1>{html.escape(title)}</h1>"
         "<p>Each token is coloured by the projection of its residual stream (the block's output) "
         "onto the direction: blue along +v, red along -v, white zero, on one scale per layer "
-        "shared by every row (&plusmn;<span id='limit'></span>). The hatched first token is the "
-        "attention sink, left out of the scale; the black bar marks where the reply starts. "
+        "shared by every row, saturating at &plusmn;<span id='limit'></span> (the 99th percentile "
+        "of |projection|). The hatched first token is the attention sink, left out of the scale; "
+        "the black bar marks where the reply starts. "
         "Hover a token for its value.</p>"
         "<label>layer <select id='layer'></select></label> "
         "<span>-v</span> <span class='legend'></span> <span>+v</span>"
