@@ -11,6 +11,7 @@ from conftest import make_tiny
 from reptune.errors import ReptuneError
 from reptune.inspection import diff_models, effective_rank, fig_diff
 from reptune.inspection.diff import WeightDiff
+from test_compare import results  # noqa: F401  (the module-scoped comparison fixture)
 from test_trace import directions_for
 
 
@@ -145,3 +146,15 @@ def test_diff_command_prints_the_table_and_writes_json_and_figure(monkeypatch, c
         monkeypatch, capsys, "diff", str(tmp_path / "base"), str(tmp_path / "base")
     )
     assert code == 0 and "0 of" in stdout
+
+
+def test_compare_records_each_tuned_models_diff_and_a_trace_per_condition(results):  # noqa: F811
+    _, r = results
+    tuned = {n for n, c in r["conditions"].items() if c["kind"].endswith("-tuned")}
+    assert set(r["weight_diffs"]) == tuned
+    for name in tuned:
+        diff = WeightDiff.from_dict(r["weight_diffs"][name])
+        assert diff.changed() and all(p.block is not None for p in diff.changed())
+    assert set(r["traces"]) == set(r["conditions"])
+    for name, tr in r["traces"].items():
+        assert tr["reply"] == r["conditions"][name]["replies"][0]["reply"]

@@ -306,7 +306,7 @@ def run_compare(
                 else ()
             )
             measured = evaluate_condition(base, sets, config, *steerings, untuned=untuned)
-            _inspect(results, condition.name, base, directions, sets, config, *steerings)
+            _inspect(results, condition.name, base, directions, measured, *steerings)
             if condition.kind == "untuned":
                 untuned = measured
                 observed = Observations(measured["held_out"]["margins"])
@@ -340,7 +340,7 @@ def run_compare(
                 "validation": run.validation,
             }
             measured = evaluate_condition(tuned, sets, config, reference=base, untuned=untuned)
-            _inspect(results, condition.name, tuned, directions, sets, config)
+            _inspect(results, condition.name, tuned, directions, measured)
             results["weight_diffs"][condition.name] = diff_models(base, tuned, chosen).to_dict()
             if observed is not None:
                 observed.add(condition.kind, condition.sign, condition.control, run.steps,
@@ -436,15 +436,15 @@ def _steering_frontier(
 
 def _inspect(
     results: dict[str, Any], name: str, lm: LoadedModel, directions: DirectionSet,
-    sets: EvalSets, config: CompareConfig, *steerings: Steering,
+    measured: dict[str, Any], *steerings: Steering,
 ) -> None:  # fmt: skip
-    """Trace the first reply prompt under a condition, projected on v (the real direction, also for
-    the random controls), so the report shows where each condition moves the residual stream."""
-    if sets.reply_prompts:
+    """Trace the condition's first reply (one forward pass), projected on v (the real direction,
+    also for the random controls): where each condition moves the residual stream."""
+    if measured["replies"]:
+        first = measured["replies"][0]
         results["traces"][name] = trace(
-            lm, directions, sets.reply_prompts[0], *steerings,
-            max_new_tokens=config.reply_tokens, label=name,
-        ).to_dict()  # fmt: skip
+            lm, directions, first["prompt"], *steerings, reply=first["reply"], label=name
+        ).to_dict()
 
 
 def _read_log(path: Path) -> list[dict[str, float]]:

@@ -116,7 +116,7 @@ class WeightDiff:
 
 def effective_rank(delta: Tensor, energy: float = ENERGY) -> int:
     """How many singular values hold ``energy`` of the squared Frobenius norm (0 for zero)."""
-    squares = torch.linalg.svdvals(delta.double()) ** 2
+    squares = torch.linalg.svdvals(delta.float()).double() ** 2
     total = float(squares.sum())
     if total == 0.0:
         return 0
@@ -137,7 +137,7 @@ def _matrices(block: nn.Module) -> dict[str, bool]:
 def _direction(directions: DirectionSet | None, layer: int) -> Tensor | None:
     if directions is None or layer not in directions.layers:
         return None
-    return directions.vector(layer).double()
+    return directions.vector(layer).float()
 
 
 @torch.no_grad()
@@ -188,8 +188,8 @@ def diff_models(
             if name not in other_params or other_params[name].shape != weight.shape:
                 raise ReptuneError(f"{tuned.name} has no parameter {prefix + name} of shape "
                                    f"{list(weight.shape)}")  # fmt: skip
-            w = weight.detach().double()
-            delta = other_params[name].detach().double() - w
+            w = weight.detach().float()
+            delta = other_params[name].detach().float() - w
             if name in matrices:
                 if matrices[name]:
                     w, delta = w.T, delta.T
@@ -200,8 +200,9 @@ def diff_models(
     for name, weight in base.model.named_parameters():
         if name in inside or name not in tuned_params:
             continue
-        delta = tuned_params[name].detach().double() - weight.detach().double()
-        rel = float(delta.norm()) / max(float(weight.detach().double().norm()), 1e-30)
+        other = tuned_params[name].detach()
+        delta = other.float() - weight.detach().float()
+        rel = 0.0 if torch.equal(weight, other) else float(delta.norm() / weight.float().norm())
         result.params.append(ParamDiff(name, None, list(weight.shape), rel))
     return result
 
