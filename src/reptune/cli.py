@@ -30,6 +30,7 @@ from .data import Prompt, read_items
 from .data.schema import TuneExample
 from .directions import DirectionSet, _ranges
 from .errors import ReptuneError
+from .evaluation import harness
 from .evaluation.benchmarks import corpus_text, load_truthfulqa
 from .evaluation.suite import evaluate
 from .evaluation.sweep import sweep as run_sweep
@@ -633,6 +634,17 @@ def eval_cmd(
         list[str] | None,
         typer.Option(help="Also score with letter (A/B log-prob) or generate (keyword rule)."),
     ] = None,
+    lm_eval: Annotated[
+        str | None,
+        typer.Option(
+            "--lm-eval",
+            help="Also run lm-evaluation-harness tasks, comma-separated: hub names (arc_easy, "
+            "hellaswag, mmlu) or offline reptune_general_knowledge. Needs reptune[harness].",
+        ),
+    ] = None,
+    lm_eval_limit: Annotated[
+        int | None, typer.Option("--lm-eval-limit", help="At most this many items per task.")
+    ] = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     dtype: DtypeOpt = "float32",
@@ -649,6 +661,11 @@ def eval_cmd(
         raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
     if (directions is None) != (layers is None):
         raise ReptuneError("--directions and --layers go together (steered evaluation)")
+    if lm_eval_limit is not None and lm_eval is None:
+        raise ReptuneError("--lm-eval-limit goes with --lm-eval TASKS")
+    tasks = (
+        harness.requested_tasks(lm_eval.split(","), lm_eval_limit) if lm_eval is not None else []
+    )
     data = read_items(items) if items else behavior_module(behavior or "honesty").items("test")
     tqa = load_truthfulqa(truthfulqa) if truthfulqa else []
     text = None
@@ -670,6 +687,8 @@ def eval_cmd(
             result[f"scorer_{name}"] = score_two_choice(
                 lm, from_items(data), *steerings, scorer=name
             )
+    if tasks:  # outside the status spinner: the harness draws its own progress bars
+        result["lm_eval"] = harness.run_harness(lm, tasks, *steerings, limit=lm_eval_limit)
     result["model"] = lm.name
     result["steering"] = (
         {"directions": str(directions), "layers": layers, "multiplier": multiplier}
@@ -682,6 +701,8 @@ def eval_cmd(
         f"honest {result['honest_rate']:.3f} [{low:.3f}, {high:.3f}], lie {result['lie_rate']:.3f} "
         f"(n={result['n']}, answer-text scorer) -> {out}"
     )
+    for line in harness.summary(result["lm_eval"]) if tasks else []:
+        console.print(line)
 
 
 @app.command()
