@@ -12,6 +12,7 @@ from reptune.errors import ReptuneError
 from reptune.search import SearchConfig, pareto, run_search
 from reptune.steering import SteeringConfig
 from reptune.tuning import TuneConfig
+from test_cli import run, tiny_dir  # noqa: F401  (the CLI runner and a saved tiny model)
 
 
 def directions(lm) -> DirectionSet:
@@ -116,3 +117,27 @@ def test_pareto_keeps_non_dominated_finished_trials_in_order_of_kl():
         create_trial(values=[0.4, 0.2]),  # less effect and more KL than the first
     ]
     assert [t.values for t in pareto(trials)] == [[0.5, 0.05], [1.0, 0.1]]
+
+
+def test_search_command_prints_the_front_and_generate_replays_a_steering_config(
+    monkeypatch,
+    capsys,
+    tmp_path,
+    tiny_dir,  # noqa: F811
+):
+    ds_path = tmp_path / "dirs"
+    directions(make_tiny("llama")).save(ds_path)
+    model = ["--model", str(tiny_dir), "--directions", str(ds_path)]
+    code, out, err = run(monkeypatch, capsys, "search", *model, "--layers", "0-1",
+                         "--trials", "3", "--out", str(tmp_path / "s"))  # fmt: skip
+    assert code == 0, err
+    assert "Pareto front" in out and (tmp_path / "s" / "pareto.png").exists()
+
+    SteeringConfig(layers="1", multipliers=[0.5]).save(tmp_path / "steer.yaml")
+    code, out, err = run(monkeypatch, capsys, "generate", *model, "--config", str(tmp_path / "steer.yaml"),
+                         "--prompt", "hi", "--max-new-tokens", "2")  # fmt: skip
+    assert code == 0, err
+    assert "+0.5x norm @ 1" in out and "-0.25" not in out
+    code, out, _ = run(monkeypatch, capsys, "generate", *model, "--config", str(tmp_path / "steer.yaml"),
+                       "--multiplier", "-2", "--prompt", "hi", "--max-new-tokens", "2")  # fmt: skip
+    assert code == 0 and "-2x norm @ 1" in out  # a flag wins over the file

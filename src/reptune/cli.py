@@ -16,11 +16,12 @@ import torch
 import typer
 from accelerate import PartialState
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from . import directions as directions_mod
-from ._io import atomic_dir, write_json
+from ._io import atomic_dir, check_output, write_json
 from .activations import Position
 from .behaviors import BEHAVIORS, general_knowledge, honesty, neutral
 from .behaviors import behavior as behavior_module
@@ -41,12 +42,19 @@ from .inspection import diff_models, fig_diff, trace, write_traces
 from .inspection.trace import save_png
 from .models import LoadedModel, load_model, parse_layers
 from .report import write_report
-from .steering import Steering, generate
+from .search import SearchConfig, run_search
+from .steering import Steering, SteeringConfig, generate
 from .tuning import TuneConfig
 from .tuning import tune as run_tune
 
+try:  # typer vendors click from 0.2x on; older typers use the click package
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, NoArgsIsHelpError
+
 app = typer.Typer(
-    help="Representation tuning: find a behaviour direction, steer with it, tune it into weights.",
+    help="Representation tuning: find a behaviour direction, steer with it, tune it into weights. "
+    "Bad input is one line and exit code 2; add --debug anywhere to see the traceback.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -187,8 +195,7 @@ def extract(
     threads: ThreadsOpt = None,
 ) -> None:
     """Find a behaviour direction per layer from contrast pairs and save it."""
-    if out.exists() and not overwrite:
-        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    check_output(out, overwrite)
     module = behavior_module(behavior or "honesty")
     if data is None:
         train_pairs = module.pairs("train", holdout or ())
@@ -200,6 +207,11 @@ def extract(
         else:
             cut = max(1, len(train_pairs) // 5)
             train_pairs, val_pairs = train_pairs[cut:], train_pairs[:cut]
+        if len(train_pairs) < 2:
+            raise ReptuneError(
+                f"--data {data}: {len(train_pairs)} pair(s) left for fitting after the validation "
+                "share; a direction needs at least 2 (add rows, or give --validation FILE)"
+            )
     positions = [Position.parse(p) for p in (position or ["-1"])]
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
     started = time.perf_counter()
@@ -292,39 +304,45 @@ def _print_monitor(
         f"+-{limit:.2f} ([on rgb(33,102,172)] +v [/] [on rgb(178,24,43)] -v [/])"
     )
     for name, tr in traces:
-        rel = tr.relative()[0]
+        reply = tr.relative()[0, tr.prompt_length :]
         line = Text(f"[{name}] {tr.prompt[:40]} -> ")
-        for token, x in zip(tr.tokens[tr.prompt_length :], rel[tr.prompt_length :], strict=True):
+        for token, x in zip(tr.tokens[tr.prompt_length :], reply, strict=True):
             t = max(-1.0, min(1.0, float(x) / limit))
             end = (33, 102, 172) if t > 0 else (178, 24, 43)
             r, g, b = (round(255 + (c - 255) * abs(t)) for c in end)
             line.append(token, style=f"black on rgb({r},{g},{b})")
-        reply = rel[tr.prompt_length :]
-        if len(reply):
-            line.append(f"  (mean {reply.mean():+.2f}, last {reply[-1]:+.2f})")
         console.print(line)
+        console.print(" ".join(f"{x:+.2f}" for x in reply), style="dim", highlight=False)
 
 
 @app.command(name="generate")
 def generate_cmd(
     directions: DirectionsOpt,
     layers: Annotated[
-        str, typer.Option(help="Layers to steer, or 'best' (highest held-out accuracy).")
-    ] = "best",
+        str | None,
+        typer.Option(help="Layers to steer, or 'best' (highest held-out accuracy; the default)."),
+    ] = None,
     multiplier: Annotated[
         list[float] | None,
         typer.Option(
-            help="Steering strength(s); relative to the layer's mean residual norm unless --absolute."
+            help="Steering strength(s); relative to the layer's mean residual norm unless "
+            "--absolute (default -0.25 and 0.25)."
         ),
     ] = None,
     prompt: Annotated[list[str] | None, typer.Option(help="User message(s) to reply to.")] = None,
     absolute: Annotated[
         bool, typer.Option(help="Multipliers are absolute vector lengths.")
     ] = False,
-    positions: Annotated[str, typer.Option(help="all, prompt or generated tokens.")] = "all",
+    positions: Annotated[
+        str | None, typer.Option(help="all (default), prompt or generated tokens.")
+    ] = None,
     operator: Annotated[
-        str, typer.Option(help="add, or ablate (remove the direction's component).")
-    ] = "add",
+        str | None, typer.Option(help="add (default), or ablate (remove the direction's component).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Steering YAML (e.g. written by reptune search); flags win."),
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1)] = 48,
     monitor: Annotated[
         bool,
@@ -341,20 +359,34 @@ def generate_cmd(
     threads: ThreadsOpt = None,
 ) -> None:
     """Print greedy replies with and without steering, side by side."""
+    flags = {
+        "layers": layers, "multipliers": multiplier or None, "absolute": absolute or None,
+        "positions": positions, "operator": operator,
+    }  # fmt: skip
+    given = {k: v for k, v in flags.items() if v is not None}
+    setting = (
+        SteeringConfig.from_yaml(config, **given)
+        if config
+        else SteeringConfig.from_dict(given, "options")
+    )
     ds = DirectionSet.load(directions)
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
     ds.check_compatible(lm)
-    chosen = (ds.best_layer(),) if layers == "best" else parse_layers(layers, lm.num_layers)
+    chosen = (
+        (ds.best_layer(),)
+        if setting.layers == "best"
+        else parse_layers(setting.layers, lm.num_layers)
+    )
     prompts = prompt or DEMO_PROMPTS
     columns = _steered_replies(
         lm,
         ds,
         prompts,
         chosen,
-        multiplier or [-0.25, 0.25],
-        not absolute,
-        positions,
-        operator,
+        setting.multipliers,
+        not setting.absolute,
+        setting.positions,
+        setting.operator,
         max_new_tokens,
     )
     _side_by_side(prompts, columns)
@@ -362,8 +394,9 @@ def generate_cmd(
         layer = ds.best_layer() if monitor_layer is None else monitor_layer
         lm.check_layers([layer], "--monitor-layer")
         kept = _steerings(
-            ds, chosen, multiplier or [-0.25, 0.25], not absolute, positions, operator
-        )
+            ds, chosen, setting.multipliers, not setting.absolute, setting.positions,
+            setting.operator,
+        )  # fmt: skip
         _print_monitor(lm, ds, prompts, columns, kept, layer)
 
 
@@ -393,8 +426,8 @@ def sweep(
     threads: ThreadsOpt = None,
 ) -> None:
     """Find the layer and strength that move the answer-text margin most while KL stays low."""
-    if out is not None and out.exists():
-        raise ReptuneError(f"--out {out} already exists")
+    if out is not None:
+        check_output(out)
     ds = DirectionSet.load(directions)
     module = _behavior_for(behavior, ds)
     item_list = read_items(items) if items else module.items("validation")
@@ -429,6 +462,80 @@ def sweep(
     )
     if out is not None:
         write_json(out, result.to_dict())
+
+
+@app.command()
+def search(
+    directions: DirectionsOpt,
+    out: Annotated[
+        Path, typer.Option("--out", help="Study folder; an existing one is resumed.")
+    ] = Path("runs/search"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of search options; flags win.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="steering or tuning.")] = None,
+    toward: Annotated[str | None, typer.Option(help="+ (more of the behaviour) or -.")] = None,
+    layers: Annotated[str | None, typer.Option(help="Layers searched over.")] = None,
+    trials: Annotated[int | None, typer.Option(help="Finished trials wanted in all.")] = None,
+    max_kl: Annotated[
+        float | None, typer.Option(help="Largest KL a picked setting may cost.")
+    ] = None,
+    behavior: BehaviorOpt = None,
+    model: ModelOpt = None,
+    dtype: DtypeOpt = "float32",
+    blocks_path: BlocksOpt = None,
+    chat_template: TemplateOpt = None,
+    trust_remote_code: RemoteOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Search layers and strength (steering) or layers, steps and loss weights (tuning) for the
+    most effect at the least KL; prints the Pareto front and writes the picked setting's config."""
+    ds = DirectionSet.load(directions)
+    flags = {
+        "target": target, "toward": toward, "layers": layers, "trials": trials, "max_kl": max_kl,
+        "behavior": behavior or (None if config else _behavior_for(None, ds).__name__.split(".")[-1]),
+    }  # fmt: skip
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = (
+        SearchConfig.from_yaml(config, **given)
+        if config
+        else SearchConfig.from_dict(given, "options")
+    )
+    _set_threads(threads)
+    result = run_search(
+        out,
+        cfg,
+        ds,
+        model,
+        load=lambda name: load_model(name, dtype=dtype, blocks_path=blocks_path,
+                                     chat_template=chat_template, trust_remote_code=trust_remote_code),
+    )  # fmt: skip
+    table = Table(
+        title=f"Pareto front: {cfg.target} toward {cfg.toward}v ({len(result['trials'])} trials)"
+    )
+    for column in ("trial", "setting", "effect (95% CI)", "KL"):
+        table.add_column(column, justify="right")
+    rows = {r["number"]: r for r in result["trials"]}
+    for number in result["pareto"]:
+        row = rows[number]
+        e = row["effect"]
+        setting = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items()
+        )
+        mark = " *" if number == result["picked"] else ""
+        table.add_row(
+            f"{number}{mark}",
+            setting,
+            f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]",
+            f"{row['kl']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"picked trial {result['picked']}: {result['picked_config']}"
+        if result["picked"] is not None
+        else f"no setting moved the behaviour with KL <= {cfg.max_kl}; nothing picked"
+    )
+    console.print(f"figure: {out / 'pareto.png'}; all trials: {out / 'search.json'}")
 
 
 @app.command()
@@ -569,8 +676,7 @@ def tune(
     cfg = (
         TuneConfig.from_yaml(config, **given) if config else TuneConfig.from_dict(given, "options")
     )
-    if out.exists() and not overwrite:
-        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    check_output(out, overwrite)
     ds = DirectionSet.load(directions)
     if data is None:
         module = _behavior_for(behavior, ds)
@@ -585,6 +691,11 @@ def tune(
         ]
         cut = max(1, len(examples) // 5)
         train, val = examples[cut:], examples[:cut]
+        if not train:
+            raise ReptuneError(
+                f"--data {data}: {len(examples)} item(s) leave none for training after the "
+                "validation share; give at least 2"
+            )
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
     result = run_tune(
         lm, ds, train, cfg, out, val, neutral.prompts(), resume=resume, overwrite=overwrite
@@ -657,8 +768,7 @@ def eval_cmd(
     for name in scorer or []:
         if name not in ("letter", "generate", "text"):
             raise ReptuneError(f"--scorer {name!r} is not one of letter, generate, text")
-    if out.exists() and not overwrite:
-        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    check_output(out, overwrite)
     if (directions is None) != (layers is None):
         raise ReptuneError("--directions and --layers go together (steered evaluation)")
     if lm_eval_limit is not None and lm_eval is None:
@@ -762,6 +872,7 @@ def compare(
         else CompareConfig.from_dict(given, "options")
     )
     _set_threads(threads)
+    check_output(out / "results.json", overwrite)
     ds = DirectionSet.load(directions) if directions else None
     results = run_compare(
         out, cfg, model=model, directions=ds, overwrite=overwrite, log=console.print
@@ -793,6 +904,7 @@ def export_vector(
     overwrite: bool = False,
 ) -> None:
     """Write a direction set as a llama.cpp / repeng control vector (GGUF)."""
+    check_output(out, overwrite)
     ds = DirectionSet.load(directions)
     chosen = parse_layers(layers, ds.num_model_layers, "--layers") if layers else None
     path = export_control_vector(
@@ -811,6 +923,7 @@ def import_vector(
     overwrite: bool = False,
 ) -> None:
     """Read a control vector into a reptune direction set."""
+    check_output(out, overwrite)
     ds = import_control_vector(vector, model_name, num_layers, behaviour)
     ds.save(out, overwrite=overwrite)
     console.print(f"{len(ds.layers)} layers of {ds.model_name} -> {out}")
@@ -830,8 +943,7 @@ def fold_cmd(
     trust_remote_code: RemoteOpt = False,
 ) -> None:
     """Write a model whose plain forward pass is the steered one (steering as MLP output biases)."""
-    if out.exists() and not overwrite:
-        raise ReptuneError(f"--out {out} already exists (pass --overwrite to replace it)")
+    check_output(out, overwrite)
     lm = _model(model, dtype, blocks_path, None, trust_remote_code, None)
     ds = DirectionSet.load(directions)
     chosen = tuple(parse_layers(layers, lm.num_layers, "--layers"))
@@ -976,17 +1088,32 @@ def diff_cmd(
 
 
 def main() -> None:
-    """Console entry point: one clear line and exit code 2 for bad input (``--debug``: traceback)."""
+    """Console entry point. Bad input (a ReptuneError, or options typer cannot parse) is one line
+    on stderr and exit code 2, with nothing written; ``--debug`` anywhere shows the traceback."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
     try:
-        app()
-    except ReptuneError as exc:
+        code = app(standalone_mode=False, prog_name="reptune")
+    except NoArgsIsHelpError as exc:  # a bare ``reptune`` or ``reptune CMD``: show the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ReptuneError, ClickException) as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        if isinstance(exc, ClickException):
+            message, status = exc.format_message(), exc.exit_code
+            ctx = getattr(exc, "ctx", None)
+            message += f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        else:
+            message, status = str(exc), 2
+        one_line = " / ".join(line.strip() for line in message.splitlines() if line.strip())
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True
+        )
+        sys.exit(status)
+    if isinstance(code, int) and code:  # e.g. 130 after Ctrl-C
+        sys.exit(code)
 
 
 if __name__ == "__main__":
