@@ -76,6 +76,7 @@ class CompareConfig(YamlConfig):
     keep_models: bool = False
     judge_url: str | None = None  # OpenAI-compatible endpoint: judge replies against untuned
     judge_model: str = ""
+    judge_timeout: float = 60.0  # seconds per judge request
     seed: int = 0
     quick: bool = False
 
@@ -95,6 +96,8 @@ class CompareConfig(YamlConfig):
             raise ReptuneError(
                 f"--multiplier must be a finite non-zero number, got {self.multiplier}"
             )
+        if not (math.isfinite(self.judge_timeout) and self.judge_timeout > 0):
+            raise ReptuneError(f"judge_timeout must be a positive number, got {self.judge_timeout}")
         if self.frontier_points < 1:
             raise ReptuneError(f"frontier_points must be at least 1, got {self.frontier_points}")
         if not all(math.isfinite(m) and m > 0 for m in self.frontier_multipliers):
@@ -231,6 +234,13 @@ def run_compare(
     out = Path(out)
     if (out / RESULTS_FILE).exists() and not overwrite:
         raise ReptuneError(f"{out / RESULTS_FILE} already exists (pass --overwrite to replace it)")
+    judge = None
+    if config.judge_url:
+        judge = Judge(
+            config.judge_url, config.judge_model, JUDGE_QUALITY[config.behavior],
+            timeout=config.judge_timeout,
+        )  # fmt: skip
+        judge.check()  # a dead or confused judge fails now, not after the whole comparison
     started = time.perf_counter()
     module = behavior_module(config.behavior)
     holdout = _holdout(config, module)
@@ -369,11 +379,8 @@ def run_compare(
         }
     if not config.keep_models and work.exists() and not any(work.iterdir()):
         work.rmdir()
-    if config.judge_url:
-        results["judge"] = judge_replies(
-            Judge(config.judge_url, config.judge_model, quality=JUDGE_QUALITY[config.behavior]),
-            results,
-        )
+    if judge is not None:
+        results["judge"] = judge_replies(judge, results)
     add_significance(results)
     results["specific_effects"] = specific_effects(results)
     results["summary"] = summarise(results)
