@@ -13,6 +13,7 @@ from .directions import DirectionSet, extract, fit_directions  # noqa: E402
 from .errors import ReptuneError  # noqa: E402
 from .evaluation import answer_margins, chat_kl, sweep  # noqa: E402
 from .export import export_control_vector, fold, import_control_vector, save_folded  # noqa: E402
+from .inspection import Trace, WeightDiff, diff_models, trace  # noqa: E402
 from .models import LoadedModel, load_model  # noqa: E402
 from .steering import Steering, generate, steer  # noqa: E402
 
@@ -26,10 +27,13 @@ __all__ = [
     "Prompt",
     "ReptuneError",
     "Steering",
+    "Trace",
+    "WeightDiff",
     "__version__",
     "answer_margins",
     "capture",
     "chat_kl",
+    "diff_models",
     "export_control_vector",
     "extract",
     "fit_directions",
@@ -40,4 +44,5 @@ __all__ = [
     "save_folded",
     "steer",
     "sweep",
+    "trace",
 ]

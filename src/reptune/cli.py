@@ -1077,7 +1077,8 @@ def diff_cmd(
     for row in result.by_module():
         summary.add_row(
             row["module"], _ranges(tuple(row["blocks"])), f"{row['relative_change']:.2e}",
-            cell(row["effective_rank"]), cell(row["write_alignment"]), cell(row["read_alignment"]),
+            "-" if row["effective_rank"] is None else f"{row['effective_rank']:.1f}",
+            cell(row["write_alignment"]), cell(row["read_alignment"]),
         )  # fmt: skip
     console.print(summary)
     if out is not None:

@@ -225,7 +225,7 @@ function draw() {
     tr.tokens.forEach((tok, i) => {
       const s = document.createElement('span');
       const x = rows[k][i];
-      s.textContent = tok;
+      s.textContent = tok.replace(/\\n/g, '\\u21b5\\n');  // a visible, coloured newline
       s.title = 'position ' + i + (i === 0 ? ' (attention sink, not in the colour scale)' : '') +
         '\\nprojection ' + x.toFixed(3) + ' (' + (x / tr.norms[tr.layers.indexOf(layer)]).toFixed(3) +
         ' x layer norm)';
