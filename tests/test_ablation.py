@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import make_tiny
@@ -7,7 +9,9 @@ from reptune.attacks.ablation import ablate, ablation_attack, projection, refind
 from reptune.data.schema import ContrastPair, Item, Prompt
 from reptune.directions import extract
 from reptune.errors import ReptuneError
+from reptune.models import load_model
 from reptune.steering import steer
+from test_cli import run
 
 PAIRS = [
     ContrastPair(Prompt(f"Tell me about item {i}.", "Be honest."),
@@ -69,3 +73,22 @@ def test_re_finding_without_pairs_is_refused(lm_and_directions):
     lm, ds = lm_and_directions
     with pytest.raises(ReptuneError, match="contrast pairs"):
         ablation_attack(lm, ds, ITEMS, top_k=1)
+
+
+def test_attack_ablate_command_prints_rates_and_kl(monkeypatch, capsys, tmp_path):
+    tiny_dir = tmp_path / "tiny"
+    tiny = make_tiny("llama")
+    tiny.model.save_pretrained(tiny_dir)
+    tiny.tokenizer.save_pretrained(tiny_dir)
+    lm = load_model(str(tiny_dir))
+    extract(lm, PAIRS, progress=False).save(tmp_path / "dirs")
+    out = tmp_path / "ablate.json"
+    code, stdout, stderr = run(
+        monkeypatch, capsys, "attack", "ablate", "--directions", str(tmp_path / "dirs"),
+        "--out", str(out), "--model", str(tiny_dir), "--top-k", "1", "--pairs", "4",
+        "--test-items", "5",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads(out.read_text())
+    assert set(result["ablated"]) == {"direction", "direction+top1"} and result["n"] == 5
+    assert "KL" in stdout and "unablated" in stdout

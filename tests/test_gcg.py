@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -24,6 +26,7 @@ from reptune.directions import DirectionSet
 from reptune.errors import ReptuneError
 from reptune.evaluation.likelihood import answer_margins, reply_logprobs
 from reptune.steering import Steering, generate
+from test_cli import run
 
 QUESTION = "Is the sky green?"
 ITEMS = [
@@ -160,3 +163,42 @@ def test_candidates_that_do_not_retokenise_to_themselves_are_dropped():
 def test_a_zero_budget_is_refused_with_the_option_name(field):
     with pytest.raises(ReptuneError, match=f"--{field.replace('_', '-')}"):
         GCGConfig(**{field: 0})
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny")
+    lm = make_tiny("llama")
+    lm.model.save_pretrained(path)
+    lm.tokenizer.save_pretrained(path)
+    return path
+
+
+def test_attack_gcg_command_writes_budget_rates_and_suffix(monkeypatch, capsys, tmp_path, tiny_dir):
+    out = tmp_path / "gcg.json"
+    code, stdout, stderr = run(
+        monkeypatch, capsys, "attack", "gcg", "--out", str(out), "--model", str(tiny_dir),
+        "--steps", "1", "--search-width", "4", "--topk", "4", "--suffix-length", "2",
+        "--train-items", "2", "--test-items", "3",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads(out.read_text())
+    assert result["mode"] == "universal" and result["n_train"] == 2 and result["n_test"] == 3
+    assert result["budget"] == {"steps": 1, "search_width": 4, "topk": 4, "suffix_length": 2}
+    assert result["holdout_categories"] == ["opposites", "colours"]
+    assert set(result["test_categories"]) <= {"opposites", "colours"}
+    assert "lie rate" in stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--mode", "sideways"], "--mode"), (["--layers", "1"], "--directions and --layers"),
+     (["--steps", "0"], "--steps")],
+)  # fmt: skip
+def test_attack_gcg_bad_input_is_one_line(monkeypatch, capsys, tmp_path, tiny_dir, args, message):
+    out = tmp_path / "gcg.json"
+    code, _, stderr = run(
+        monkeypatch, capsys, "attack", "gcg", "--out", str(out), "--model", str(tiny_dir), *args
+    )
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()

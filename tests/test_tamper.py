@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from reptune.data.schema import Item
 from reptune.directions import DirectionSet
 from reptune.errors import ReptuneError
 from reptune.evaluation.likelihood import answer_margins
+from test_cli import run
 
 TRAIN = [Item(f"Question number {i}?", "right", "wrong") for i in range(8)]
 TEST = [Item(f"Another question {i}?", "right", "wrong") for i in range(4)]
@@ -69,3 +72,22 @@ def test_the_attack_teaches_the_incorrect_answers():
 def test_bad_budgets_are_refused_with_the_option_name(overrides, message):
     with pytest.raises(ReptuneError, match=message):
         config(**overrides)
+
+
+def test_attack_tamper_command_prints_the_curve_and_writes_it(monkeypatch, capsys, tmp_path):
+    lm = make_tiny("llama")
+    tiny_dir = tmp_path / "tiny"
+    lm.model.save_pretrained(tiny_dir)
+    lm.tokenizer.save_pretrained(tiny_dir)
+    directions_for(lm).save(tmp_path / "dirs")
+    out = tmp_path / "tamper.json"
+    code, stdout, stderr = run(
+        monkeypatch, capsys, "attack", "tamper", "--directions", str(tmp_path / "dirs"),
+        "--out", str(out), "--model", str(tiny_dir), "--steps", "2", "--every", "1",
+        "--layers", "all", "--train-items", "4", "--test-items", "3",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads(out.read_text())
+    assert [p["step"] for p in result["curve"]] == [0, 1, 2]
+    assert result["n_train"] == 4 and result["n_test"] == 3
+    assert "steps to a majority of lies" in stdout

@@ -8,6 +8,14 @@ positions) -> ``directions`` (one unit vector per layer) -> ``steering`` (hooks 
 __version__ = "0.1.0"
 
 from .activations import Activations, Position, capture  # noqa: E402
+from .attacks import (  # noqa: E402
+    GCGConfig,
+    TamperConfig,
+    ablation_attack,
+    gcg_per_item,
+    gcg_universal,
+    tamper,
+)
 from .data import ContrastPair, Item, Prompt  # noqa: E402
 from .directions import DirectionSet, extract, fit_directions  # noqa: E402
 from .errors import ReptuneError  # noqa: E402
@@ -21,15 +29,18 @@ __all__ = [
     "Activations",
     "ContrastPair",
     "DirectionSet",
+    "GCGConfig",
     "Item",
     "LoadedModel",
     "Position",
     "Prompt",
     "ReptuneError",
     "Steering",
+    "TamperConfig",
     "Trace",
     "WeightDiff",
     "__version__",
+    "ablation_attack",
     "answer_margins",
     "capture",
     "chat_kl",
@@ -38,11 +49,14 @@ __all__ = [
     "extract",
     "fit_directions",
     "fold",
+    "gcg_per_item",
+    "gcg_universal",
     "generate",
     "import_control_vector",
     "load_model",
     "save_folded",
     "steer",
     "sweep",
+    "tamper",
     "trace",
 ]
