@@ -122,3 +122,18 @@ def test_builtin_items_match_their_facts():
         fact.correct,
         fact.incorrect,
     )
+
+
+def test_duplicates_are_refused_unless_dropped_and_contradictions_always(tmp_path):
+    path = tmp_path / "facts.csv"
+    path.write_text("statement,label\nThe sky is blue.,1\nFish fly.,0\nThe  sky is blue.,1\n")
+    with pytest.raises(
+        ReptuneError, match="line 4: repeats the statement on line 2.*--drop-duplicates"
+    ):
+        read_statements(path)
+    with pytest.warns(UserWarning, match="skipped 1 duplicate statement"):
+        kept = read_statements(path, drop_duplicates=True)
+    assert [s.statement for s in kept] == ["The sky is blue.", "Fish fly."]
+    path.write_text("statement,label\nThe sky is blue.,1\nFish fly.,0\nThe sky is blue.,0\n")
+    with pytest.raises(ReptuneError, match="contradicts line 2"):
+        read_statements(path, drop_duplicates=True)

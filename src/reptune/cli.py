@@ -185,6 +185,12 @@ def extract(
     holdout: Annotated[
         list[str] | None, typer.Option(help="Built-in categories to hold out of train/validation.")
     ] = None,
+    drop_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--drop-duplicates", help="Skip repeated rows of --data (with a warning) instead of refusing."
+        ),
+    ] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     behavior: BehaviorOpt = None,
     overwrite: bool = False,
@@ -202,9 +208,9 @@ def extract(
         train_pairs = module.pairs("train", holdout or ())
         val_pairs = module.pairs("validation", holdout or ())
     else:
-        train_pairs = honesty.load_pairs(data)
+        train_pairs = honesty.load_pairs(data, drop_duplicates)
         if validation is not None:
-            val_pairs = honesty.load_pairs(validation)
+            val_pairs = honesty.load_pairs(validation, drop_duplicates)
         else:
             cut = max(1, len(train_pairs) // 5)
             train_pairs, val_pairs = train_pairs[cut:], train_pairs[:cut]

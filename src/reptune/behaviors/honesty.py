@@ -79,9 +79,11 @@ def prompts(split: str, holdout_categories: Sequence[str] = (), seed: int = 0) -
     return [Prompt(user=f.question) for f in facts(split, holdout_categories, seed)]
 
 
-def load_pairs(path: str | Path) -> list[ContrastPair]:
+def load_pairs(path: str | Path, drop_duplicates: bool = False) -> list[ContrastPair]:
     """Pairs from a user's file: ready-made pairs, or statements wrapped in the personas."""
-    return read_pairs(path) if is_pair_file(path) else [pair(s) for s in read_statements(path)]
+    if is_pair_file(path):
+        return read_pairs(path, drop_duplicates)
+    return [pair(s) for s in read_statements(path, drop_duplicates)]
 
 
 def tuning_examples(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,19 +94,31 @@ def _both_labels(records: list[Statement], path: Path) -> list[Statement]:
     return records
 
 
+DROP_HINT = " (reptune extract --drop-duplicates keeps the first)"
+
+
 class _Repeats:
     """Refuses a record seen before (a duplicate) or its mirror image (a contradiction), naming
-    both lines: a repeated record weighs twice in a mean difference, a mirrored one cancels."""
+    both lines: a repeated record weighs twice in a mean difference, a mirrored one cancels.
+    With ``drop`` a duplicate is skipped with a warning instead (the paper's own
+    facts_true_false.csv repeats statements); a contradiction is always refused."""
 
-    def __init__(self, path: Path, what: str, mirrored: str) -> None:
-        self.path, self.what, self.mirrored = path, what, mirrored
+    def __init__(
+        self, path: Path, what: str, mirrored: str, drop: bool = False, hint: str = ""
+    ) -> None:
+        self.path, self.what, self.mirrored, self.drop, self.hint = path, what, mirrored, drop, hint
         self.seen: dict[object, int] = {}
+        self.dropped: list[int] = []
 
-    def check(self, key: object, mirror: object, line: int) -> None:
+    def keep(self, key: object, mirror: object, line: int) -> bool:
+        """Whether to keep the record on ``line``; raises on a contradiction."""
+        if key in self.seen and self.drop:
+            self.dropped.append(line)
+            return False
         if key in self.seen:
             raise ReptuneError(
                 f"{self.path}, line {line}: repeats the {self.what} on line {self.seen[key]}; "
-                "remove the duplicate"
+                f"remove the duplicate{self.hint}"
             )
         if mirror in self.seen:
             raise ReptuneError(
@@ -113,6 +126,16 @@ class _Repeats:
                 f"{self.what} {self.mirrored}); keep one of them"
             )
         self.seen[key] = line
+        return True
+
+    def report(self) -> None:
+        if self.dropped:
+            warnings.warn(
+                f"{self.path}: skipped {len(self.dropped)} duplicate {self.what}(s) on line(s) "
+                + ", ".join(map(str, self.dropped[:10]))
+                + (" ..." if len(self.dropped) > 10 else ""),
+                stacklevel=3,
+            )
 
 
 def _csv_statements(path: Path) -> Iterator[tuple[int, Statement]]:
@@ -151,17 +174,19 @@ def _jsonl_statements(path: Path) -> Iterator[tuple[int, Statement]]:
         )
 
 
-def read_statements(path: str | Path) -> list[Statement]:
+def read_statements(path: str | Path, drop_duplicates: bool = False) -> list[Statement]:
     """Labelled statements from a ``statement,label`` CSV or a JSONL file; refuses a file with one
-    label only, and a statement given twice (with the same label or the opposite one)."""
+    label only, a statement given with both labels, and (unless ``drop_duplicates``) one given
+    twice."""
     path = Path(path)
     numbered = _jsonl_statements(path) if path.suffix == ".jsonl" else _csv_statements(path)
-    repeats = _Repeats(path, "statement", "with the opposite label")
+    repeats = _Repeats(path, "statement", "with the opposite label", drop_duplicates, DROP_HINT)
     records = []
     for line, record in numbered:
         text = " ".join(record.statement.split()).casefold()
-        repeats.check((text, record.label), (text, 1 - record.label), line)
-        records.append(record)
+        if repeats.keep((text, record.label), (text, 1 - record.label), line):
+            records.append(record)
+    repeats.report()
     return _both_labels(records, path)
 
 
@@ -177,20 +202,24 @@ def _prompt(value: object, where: str) -> Prompt:
     raise ReptuneError(f"{where}: a prompt must be a string or an object with a 'user' field")
 
 
-def read_pairs(path: str | Path) -> list[ContrastPair]:
-    """Contrast pairs from JSONL; refuses pairs whose two sides are identical."""
+def read_pairs(path: str | Path, drop_duplicates: bool = False) -> list[ContrastPair]:
+    """Contrast pairs from JSONL; refuses pairs whose two sides are identical or swapped, and
+    (unless ``drop_duplicates``) repeated pairs."""
     path = Path(path)
     pairs = []
-    repeats = _Repeats(path, "pair", "with positive and negative swapped")
+    repeats = _Repeats(
+        path, "pair", "with positive and negative swapped", drop_duplicates, DROP_HINT
+    )
     for number, row in _jsonl(path):
         where = f"{path}, line {number}"
         positive = _prompt(row.get("positive"), f"{where}, 'positive'")
         negative = _prompt(row.get("negative"), f"{where}, 'negative'")
         if positive == negative:
             raise ReptuneError(f"{where}: the positive and negative prompts are identical")
-        repeats.check((positive, negative), (negative, positive), number)
-        category = _text(row, "category", where, required=False)
-        pairs.append(ContrastPair(positive, negative, category, f"{path.stem}/{number}"))
+        if repeats.keep((positive, negative), (negative, positive), number):
+            category = _text(row, "category", where, required=False)
+            pairs.append(ContrastPair(positive, negative, category, f"{path.stem}/{number}"))
+    repeats.report()
     return pairs
 
 
@@ -205,7 +234,7 @@ def read_items(path: str | Path) -> list[Item]:
         if correct.strip().lower() == incorrect.strip().lower():
             raise ReptuneError(f"{where}: the correct and incorrect answers are the same")
         question = _text(row, "question", where)
-        repeats.check((question, correct, incorrect), (question, incorrect, correct), number)
+        repeats.keep((question, correct, incorrect), (question, incorrect, correct), number)
         items.append(
             Item(
                 question,
