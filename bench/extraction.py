@@ -108,6 +108,12 @@ def _padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
     return sum(len(rows) * max(lengths[i] for i in rows) for rows in batches)
 
 
+def _common_prefix(rows: list[list[int]]) -> int:
+    """Length of the token prefix all rows share."""
+    length = min(len(r) for r in rows)
+    return next((i for i in range(length) if len({r[i] for r in rows}) > 1), length)
+
+
 def _chunks(order: list[int], size: int) -> list[list[int]]:
     return [order[s : s + size] for s in range(0, len(order), size)]
 
@@ -132,9 +138,15 @@ def work(lm: LoadedModel, pairs: Sequence[ContrastPair], layers: list[int], batc
         rows for chunk in _chunks(list(range(n)), batch) for rows in (chunk, [n + i for i in chunk])
     ]
     tokens = sum(lengths)
+    ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    shared = [_common_prefix(ids[:n]), _common_prefix(ids[n:])]
     return {
         "texts": len(texts),
         "tokens": tokens,
+        # every positive (negative) text starts with the same tokens: the chat template, the
+        # persona and the question's opening; computed once per side, they would not be recomputed
+        "shared_prefix_tokens": shared,
+        "tokens_without_shared_prefix": tokens - (n - 1) * sum(shared),
         "needed_flops": forward_flops(needed_weights, tokens),
         "flops": {
             "reptune": forward_flops(needed_weights, _padded_tokens(lengths, by_length)),

@@ -54,28 +54,6 @@ def forward_flops(block_weights: int, tokens: int, head_weights: int = 0) -> flo
     return 2.0 * (block_weights + head_weights) * tokens
 
 
-def tuning_flops(
-    blocks: nn.ModuleList,
-    first_trained: int,
-    trained: list[int],
-    tokens: int,
-    head_weights: int,
-    stop_after: int | None = None,
-) -> float:
-    """Model FLOPs of one forward + backward that trains the blocks ``trained``.
-
-    The forward runs every block up to ``stop_after`` (all, and the head, when None); the backward
-    needs input gradients from the loss down to ``first_trained`` and weight gradients of the
-    trained blocks only.
-    """
-    last = len(blocks) - 1 if stop_after is None else stop_after
-    head = head_weights if stop_after is None else 0
-    run = sum(weights(blocks[i]) for i in range(last + 1))
-    through = sum(weights(blocks[i]) for i in range(first_trained, last + 1)) + head
-    trained_weights = sum(weights(blocks[i]) for i in trained)
-    return 2.0 * (run + head) * tokens + 2.0 * through * tokens + 2.0 * trained_weights * tokens
-
-
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 

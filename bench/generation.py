@@ -26,8 +26,9 @@ from reptune.behaviors import honesty
 
 from .common import Sizes, interleaved, load_average, summary
 
-# (label, blocks, multiplier relative to each block's mean residual norm)
-SETTINGS = (("1 block (14)", (14,), 0.1), ("10 blocks (8-17)", tuple(range(8, 18)), 0.02))
+# (label, blocks, multiplier relative to each block's mean residual norm): one block, as the paper
+# steered (one more setting costs a full set of calls per repetition on a 2-core machine)
+SETTINGS = (("1 block (14)", (14,), 0.1),)
 
 
 def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
