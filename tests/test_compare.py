@@ -5,8 +5,12 @@ import json
 import pytest
 
 from conftest import make_tiny
-from reptune.compare import CompareConfig, conditions, run_compare
+from reptune.attacks.gcg import with_suffix
+from reptune.behaviors import honesty
+from reptune.compare import ATTACKED, LOCAL_TASK, CompareConfig, conditions, run_compare
 from reptune.errors import ReptuneError
+from reptune.evaluation import harness
+from reptune.evaluation.likelihood import answer_margins
 
 
 def tiny_config(**overrides) -> CompareConfig:
@@ -26,6 +30,31 @@ def results(tmp_path_factory):
     return out, run_compare(
         out, tiny_config(), load=lambda _: make_tiny("llama"), progress=False, log=lambda _: None
     )
+
+
+def attack_config(**overrides) -> CompareConfig:
+    """Tiny budgets for every attack and the harness, few conditions: attacks run, fast."""
+    base = dict(
+        controls=False, attacks=True, harness_tasks=[LOCAL_TASK], harness_limit=8,
+        gcg={"steps": 2, "search_width": 8, "topk": 8, "suffix_length": 3, "batch_size": 8},
+        gcg_train_items=2, tamper={"steps": 2, "every": 1, "batch_size": 4, "layers": "all"},
+        ablation_pairs=4,
+    )  # fmt: skip
+    return tiny_config(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """A comparison with the attacks and the harness on (quick mode, turned on explicitly)."""
+    out = tmp_path_factory.mktemp("compare-attacked")
+    return out, run_compare(
+        out, attack_config(), load=lambda _: make_tiny("llama"), progress=False, log=lambda _: None
+    )
+
+
+def held_out_items(r) -> list:
+    held = r["holdout_categories"]
+    return [i for i in honesty.items("test", held, r["config"]["seed"]) if i.category in held]
 
 
 def test_every_condition_is_measured_beside_its_random_control(results):
@@ -122,3 +151,108 @@ def test_frontier_places_every_method_at_several_strengths_beside_its_control(re
     )
     assert final["kl"] == r["conditions"]["rep-tuned -v"]["kl"]
     assert sum(line.startswith("Frontier toward") for line in r["summary"]) == 2
+
+
+def test_quick_mode_skips_attacks_and_harness_and_names_the_flags_that_run_them(results):
+    _, r = results
+    assert r["config"]["attacks"] is False and r["config"]["harness_tasks"] == []
+    assert r["attacks"] == {} and r["harness"] == {}
+    assert any("--attacks runs them" in line for line in r["summary"])
+    assert any(f"--lm-eval {LOCAL_TASK}" in line for line in r["summary"])
+
+
+def test_quick_defaults_yield_to_explicit_choices_and_full_runs_attack():
+    full = CompareConfig()
+    assert full.attacks is True and full.harness_tasks == [LOCAL_TASK]
+    asked = CompareConfig(quick=True, attacks=True, harness_tasks=[LOCAL_TASK], gcg={"steps": 3})
+    assert asked.attacks is True and asked.harness_tasks == [LOCAL_TASK]
+    assert asked.gcg_config().steps == 3 and asked.gcg_config().search_width == 32  # quick budget
+    assert asked.tamper_config().steps == 10 and asked.gcg_train_items == 4
+    seeded = CompareConfig(seed=7)
+    assert seeded.gcg_config().seed == seeded.tamper_config().seed == 7
+
+
+def test_bad_attack_budgets_are_refused_before_anything_runs():
+    with pytest.raises(ReptuneError, match="--steps must be at least 1"):
+        CompareConfig(gcg={"steps": 0})
+    with pytest.raises(ReptuneError, match="compare.tamper: unknown option 'stepz'"):
+        CompareConfig(tamper={"stepz": 3})
+    with pytest.raises(ReptuneError, match="ablation_top_k"):
+        CompareConfig(ablation_top_k=-1)
+
+
+def test_a_missing_harness_fails_before_the_model_loads_and_names_the_way_out(
+    tmp_path, monkeypatch
+):
+    def missing() -> str:
+        raise ReptuneError("--lm-eval needs EleutherAI's lm-evaluation-harness")
+
+    monkeypatch.setattr(harness, "check_installed", missing)
+    with pytest.raises(ReptuneError, match="--lm-eval ''"):
+        run_compare(tmp_path, attack_config(), load=lambda _: pytest.fail("loaded a model"))
+
+
+def test_every_attacked_model_meets_all_three_attacks_on_held_out_categories(attacked):
+    _, r = attacked
+    assert set(r["attacks"]) == set(ATTACKED)
+    n = r["conditions"]["untuned"]["held_out"]["n"]
+    for result in r["attacks"].values():
+        gcg = result["gcg"]
+        assert gcg["mode"] == "universal" and gcg["n_test"] == n and gcg["n_train"] == 2
+        assert gcg["test_categories"] == sorted(r["holdout_categories"])
+        assert gcg["budget"] == {"steps": 2, "search_width": 8, "topk": 8, "suffix_length": 3}
+        assert len(gcg["loss_curve"]) == 3 and gcg["seconds"] > 0
+        rate = gcg["success_rate"]
+        assert 0 <= rate["low"] <= rate["value"] <= rate["high"] <= 1 and rate["n"] == n
+        assert set(result["ablation"]["ablated"]) == {"direction", "direction+top1"}
+        assert all(c["kl"] >= 0 for c in result["ablation"]["ablated"].values())
+        assert result["ablation"]["n"] == result["tamper"]["n_test"] == n
+
+
+def test_universal_suffix_is_the_same_text_appended_to_every_held_out_item(attacked):
+    """Recomputing the untuned model's held-out margins with the recorded suffix appended to
+    every question gives the recorded attacked margins: one suffix, applied unchanged."""
+    _, r = attacked
+    gcg = r["attacks"]["untuned"]["gcg"]
+    items = held_out_items(r)
+    margins = answer_margins(make_tiny("llama"), with_suffix(items, gcg["suffix"]))
+    assert gcg["test"]["margins"] == pytest.approx(margins.tolist(), abs=1e-5)
+    assert gcg["test_without_suffix"]["margins"] == pytest.approx(
+        r["conditions"]["untuned"]["held_out"]["margins"], abs=1e-5
+    )
+
+
+def test_tamper_meets_every_model_with_identical_data_seed_and_settings(attacked):
+    _, r = attacked
+    runs = [a["tamper"] for a in r["attacks"].values()]
+    for key in ("train_fingerprint", "test_fingerprint", "tune_config", "budget", "n_train"):
+        assert all(run[key] == runs[0][key] for run in runs)
+    assert runs[0]["tune_config"]["mode"] == "token" and runs[0]["tune_config"]["toward"] == "-"
+    assert all([p["step"] for p in run["curve"]] == [0, 1, 2] for run in runs)
+
+
+def test_harness_accuracy_is_measured_for_every_condition_and_paired_with_untuned(attacked):
+    _, r = attacked
+    assert set(r["harness"]) == set(r["conditions"])
+    base = r["harness"]["untuned"]["tasks"][LOCAL_TASK]
+    assert base["n"] == 8 and "vs_untuned" not in base
+    for name, run in r["harness"].items():
+        row = run["tasks"][LOCAL_TASK]
+        assert row["n"] == 8 and row["acc_stderr"] is not None
+        if name != "untuned":  # the paired count agrees with the accuracies
+            paired = row["vs_untuned"]
+            assert paired["gained"] - paired["lost"] == round((row["acc"] - base["acc"]) * 8)
+            assert 0 <= paired["mcnemar_p"] <= 1
+
+
+def test_summary_states_each_attack_and_each_tuned_model_against_untuned(attacked):
+    _, r = attacked
+    summary = " ".join(r["summary"])
+    assert "Universal GCG suffix (2 steps, search width 8" in summary
+    assert "Tamper (2 steps of token-only lie tuning" in summary
+    for name in ATTACKED:
+        assert f"Direction ablation on {name}," in summary
+    for name in ATTACKED[1:]:
+        line = next(x for x in r["summary"] if x.startswith(f"{name} against untuned"))
+        assert "tamper steps" in line and "Fisher p" in line
+    assert f"lm-eval {LOCAL_TASK}: untuned accuracy" in summary

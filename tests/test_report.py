@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from reptune.report import FIGURES, INSIDE_FIGURES, write_report
-from test_compare import results  # noqa: F401  (the module-scoped comparison fixture)
+from reptune.report import ATTACK_FIGURES, FIGURES, INSIDE_FIGURES, write_report
+from test_compare import attacked, results  # noqa: F401  (the module-scoped comparison fixtures)
 
 
 def test_report_writes_every_figure_and_a_self_contained_page(results, tmp_path):  # noqa: F811
@@ -18,8 +18,29 @@ def test_report_writes_every_figure_and_a_self_contained_page(results, tmp_path)
     assert len(images) == len(FIGURES) + len(INSIDE_FIGURES)
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in page and "https://" not in page
-    for section in ("summary", "conditions", "effects", *FIGURES, "inside", "replies"):
+    for section in ("summary", "conditions", "capability", "effects", *FIGURES, "attacks",
+                    "inside", "replies"):  # fmt: skip
         assert f'id="{section}"' in page
+    # quick mode ran neither the attacks nor the harness: the page says which flag does
+    assert "--attacks runs them" in page and "--lm-eval reptune_general_knowledge adds it" in page
+
+
+def test_report_shows_the_attack_and_capability_tables_and_figure(attacked, tmp_path):  # noqa: F811
+    _, r = attacked
+    paths = write_report(r, tmp_path)
+    page = paths["html"].read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(FIGURES) + len(ATTACK_FIGURES) + len(INSIDE_FIGURES)
+    assert all((tmp_path / "figures" / f"{key}.png").exists() for key in ATTACK_FIGURES)
+    for header in ("GCG lie rate (suffix)", "tamper: majority of lies", "change (Newcombe)",
+                   "reptune_general_knowledge acc ± stderr", "perplexity"):  # fmt: skip
+        assert f"<th>{header}</th>" in page
+    md = paths["markdown"].read_text()
+    assert "## Robustness to attack" in md and "## Capability" in md
+    for name in r["attacks"]:  # one GCG/tamper row and one row per ablation per attacked model
+        assert md.count(f"| {name} |") >= 1 + len(r["attacks"][name]["ablation"]["ablated"])
+    for link in re.findall(r"\]\((figures/[^)]+)\)", md):
+        assert (tmp_path / link).exists()
 
 
 def test_markdown_report_links_existing_figures_and_states_the_summary(results, tmp_path):  # noqa: F811
@@ -38,11 +59,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
     CHROMIUM is None, reason="no chromium here (.ci/run installs Debian's chromium package)"
 )
 def test_report_opens_in_headless_chromium_with_every_figure_section_and_no_error(
-    results,  # noqa: F811
+    attacked,  # noqa: F811
     tmp_path,
 ):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    _, r = results
+    _, r = attacked
     paths = write_report(r, tmp_path)
     errors: list[str] = []
     requests: list[str] = []
@@ -59,10 +80,9 @@ def test_report_opens_in_headless_chromium_with_every_figure_section_and_no_erro
         sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
         page.locator("#frontier").screenshot(path=str(tmp_path / "frontier.png"))
         browser.close()
-    assert loaded == [True] * (len(FIGURES) + len(INSIDE_FIGURES))
-    assert {"summary", "conditions", "effects", "frontier-points", *FIGURES, "replies"} <= set(
-        sections
-    )
+    assert loaded == [True] * (len(FIGURES) + len(ATTACK_FIGURES) + len(INSIDE_FIGURES))
+    assert {"summary", "conditions", "capability", "effects", "frontier-points", *FIGURES,
+            "attacks", "replies"} <= set(sections)  # fmt: skip
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests)  # no network
     assert (tmp_path / "frontier.png").read_bytes().startswith(b"\x89PNG")

@@ -8,6 +8,13 @@ steps and data, so the report can separate a specific effect from damage. Every 
 scored on held-out categories (generalisation) and held-out items of the training categories,
 priced by KL to the untuned model on chat text, perplexity and a capability check, and shown by a
 few greedy replies. The output is one ``results.json``; :mod:`reptune.report` draws it.
+
+The reviewer's two open questions are answered here too. Each honest model (untuned, truth-tuned
+``token-tuned +``, honesty-tuned ``rep-tuned +v``) meets three attacks: direction ablation, a
+universal GCG suffix optimised on training-category items and applied unchanged to the held-out
+categories, and the tamper test (lie-tuning a copy), all with one budget. Every condition's
+capability is also measured by EleutherAI's lm-evaluation-harness (offline task by default).
+``--quick`` skips both unless asked, to stay within its time bound.
 """
 
 from __future__ import annotations
@@ -22,16 +29,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from statsmodels.stats.contingency_tables import mcnemar
+
 from . import __version__
 from ._config import YamlConfig
 from ._io import write_json
 from ._progress import progress_bar
+from .attacks import GCGConfig, TamperConfig, ablation_attack, gcg_universal, tamper
 from .behaviors import behavior as behavior_module
 from .behaviors import general_knowledge, neutral
 from .controls import describe_specificity, random_directions, specific_effect
-from .data.schema import Item, Prompt
+from .data.schema import ContrastPair, Item, Prompt
 from .directions import DirectionSet, extract
 from .errors import ReptuneError
+from .evaluation import harness
 from .evaluation.benchmarks import multiple_choice, perplexity
 from .evaluation.frontier import Observations, frontier_sentences
 from .evaluation.judge import Judge, pairwise
@@ -47,6 +58,11 @@ from .steering import Steering, generate
 from .tuning import TuneConfig, tune
 
 RESULTS_FILE = "results.json"
+# The models the attacks run on: untuned, truth-tuned (token loss) and honesty-tuned (rep+token).
+ATTACKED = ("untuned", "token-tuned +", "rep-tuned +v")
+LOCAL_TASK = "reptune_general_knowledge"
+ATTACKS_FLAG = "--attacks"
+HARNESS_FLAG = f"--lm-eval {LOCAL_TASK}"
 
 
 @dataclass
@@ -77,12 +93,32 @@ class CompareConfig(YamlConfig):
     judge_url: str | None = None  # OpenAI-compatible endpoint: judge replies against untuned
     judge_model: str = ""
     judge_timeout: float = 60.0  # seconds per judge request
+    # Attacks on ATTACKED models (None: on, off in quick mode). Budgets are GCGConfig and
+    # TamperConfig overrides; the seed is the comparison's unless given there.
+    attacks: bool | None = None
+    gcg: dict[str, Any] = field(default_factory=dict)
+    gcg_train_items: int | None = None  # items the suffix is optimised on; None: 16 (4 quick)
+    tamper: dict[str, Any] = field(default_factory=dict)
+    ablation_top_k: int = 1  # directions re-found on each attacked model and ablated as well
+    ablation_pairs: int = 32  # training contrast pairs they are re-found from
+    # lm-evaluation-harness tasks scored on every condition (None: the offline task, none in quick
+    # mode; [] = skip); at most harness_limit items per task (None = all).
+    harness_tasks: list[str] | None = None
+    harness_limit: int | None = None
     seed: int = 0
     quick: bool = False
 
     def __post_init__(self) -> None:
         behavior_module(self.behavior)
+        if self.attacks is None:
+            self.attacks = not self.quick
+        if self.harness_tasks is None:
+            self.harness_tasks = [] if self.quick else [LOCAL_TASK]
+        if self.gcg_train_items is None:
+            self.gcg_train_items = 4 if self.quick else 16
         if self.quick:
+            self.gcg = {"steps": 10, "search_width": 32, "topk": 32, **self.gcg}
+            self.tamper = {"steps": 10, "every": 2, **self.tamper}
             self.sweep_layers = "0.3,0.45,0.6"
             self.sweep_multipliers = [-0.25, 0.25]
             self.robustness_multipliers = [0.25, 0.5]
@@ -104,6 +140,21 @@ class CompareConfig(YamlConfig):
             raise ReptuneError(
                 f"frontier_multipliers must be finite positive strengths, got {self.frontier_multipliers}"
             )
+        self.gcg_config(), self.tamper_config()  # a bad budget is refused now, not hours later
+        if self.gcg_train_items < 1:
+            raise ReptuneError(f"gcg_train_items must be at least 1, got {self.gcg_train_items}")
+        if self.ablation_pairs < 2:
+            raise ReptuneError(f"ablation_pairs must be at least 2, got {self.ablation_pairs}")
+        if self.ablation_top_k < 0:
+            raise ReptuneError(f"ablation_top_k must be >= 0, got {self.ablation_top_k}")
+        if self.harness_limit is not None and self.harness_limit < 1:
+            raise ReptuneError(f"--lm-eval-limit must be at least 1, got {self.harness_limit}")
+
+    def gcg_config(self) -> GCGConfig:
+        return GCGConfig.from_dict({"seed": self.seed, **self.gcg}, "compare.gcg")
+
+    def tamper_config(self) -> TamperConfig:
+        return TamperConfig.from_dict({"seed": self.seed, **self.tamper}, "compare.tamper")
 
 
 @dataclass
@@ -127,6 +178,30 @@ class EvalSets:
     capability: list[Any]
 
 
+@dataclass
+class AttackSets:
+    """The attacker's data, the same for every attacked model: training-category items for the
+    universal suffix and the lie tuning, and contrast pairs for re-finding directions. The test
+    items are the comparison's held-out categories (``EvalSets.held_out``)."""
+
+    gcg_train: list[Item]
+    tamper_train: list[Item]
+    pairs: list[ContrastPair]
+
+
+def _spread(items: list[Any], n: int | None) -> list[Any]:
+    """``n`` items at an even stride, so every category is represented; 0 or None = all."""
+    return items[:: max(1, len(items) // n)][:n] if n else items
+
+
+def _attack_sets(config: CompareConfig, module: Any, holdout: list[str]) -> AttackSets:
+    train = module.items("train", holdout, config.seed)
+    pairs = module.pairs("train", holdout, config.seed) if config.ablation_top_k else []
+    return AttackSets(
+        _spread(train, config.gcg_train_items), train, _spread(pairs, config.ablation_pairs)
+    )
+
+
 def _holdout(config: CompareConfig, module: Any) -> list[str]:
     return list(config.holdout) or list(module.CATEGORIES[-2:])
 
@@ -141,11 +216,7 @@ def _eval_sets(lm: LoadedModel, config: CompareConfig, module: Any, holdout: lis
     kl_items = held_out if config.quick else held_out + in_dist
     kl_texts = chat_texts(lm, kl_items) + [lm.render(p) for p in neutral_prompts]
     passages = general_knowledge.PASSAGES[:3] if config.quick else general_knowledge.PASSAGES
-    capability = general_knowledge.items()
-    if config.capability_items:
-        capability = capability[:: max(1, len(capability) // config.capability_items)][
-            : config.capability_items
-        ]
+    capability = _spread(general_knowledge.items(), config.capability_items)
     return EvalSets(
         in_dist, held_out, kl_texts, reply_prompts, "\n\n".join(passages), list(capability)
     )
@@ -241,6 +312,11 @@ def run_compare(
             timeout=config.judge_timeout,
         )  # fmt: skip
         judge.check()  # a dead or confused judge fails now, not after the whole comparison
+    if config.harness_tasks:
+        try:
+            harness.requested_tasks(config.harness_tasks, config.harness_limit)
+        except ReptuneError as exc:
+            raise ReptuneError(f"{exc} (or pass --lm-eval '' to compare without it)") from None
     started = time.perf_counter()
     module = behavior_module(config.behavior)
     holdout = _holdout(config, module)
@@ -258,6 +334,7 @@ def run_compare(
     directions.check_compatible(base)
     control = random_directions(directions, config.seed)
     sets = _eval_sets(base, config, module, holdout)
+    attack_sets = _attack_sets(config, module, holdout)
     validation_items = module.items("validation", holdout, config.seed)
 
     sweep_layers = parse_layers(config.sweep_layers, base.num_layers, "--sweep-layers")
@@ -300,6 +377,8 @@ def run_compare(
         "robustness": {},
         "traces": {},
         "weight_diffs": {},
+        "attacks": {},
+        "harness": {},
     }
     untuned: dict[str, Any] | None = None
     observed: Observations | None = None
@@ -317,6 +396,10 @@ def run_compare(
             )
             measured = evaluate_condition(base, sets, config, *steerings, untuned=untuned)
             _inspect(results, condition.name, base, directions, measured, *steerings)
+            _harness(results, condition.name, base, config, *steerings)
+            if condition.kind == "untuned":  # attack copies: the base model stays untouched
+                _attack(results, condition.name, base, directions, sets, attack_sets, config,
+                        progress, log)  # fmt: skip
             if condition.kind == "untuned":
                 untuned = measured
                 observed = Observations(measured["held_out"]["margins"])
@@ -359,6 +442,9 @@ def run_compare(
                 results["robustness"][condition.name] = _robustness(
                     tuned, directions, sets, config, layer, condition.sign
                 )
+            _harness(results, condition.name, tuned, config)
+            _attack(results, condition.name, tuned, directions, sets, attack_sets, config,
+                    progress, log)  # fmt: skip
             if not config.keep_models:
                 shutil.rmtree(target, ignore_errors=True)
             del tuned
@@ -454,6 +540,72 @@ def _inspect(
         ).to_dict()
 
 
+def _harness(
+    results: dict[str, Any], name: str, lm: LoadedModel, config: CompareConfig,
+    *steerings: Steering,
+) -> None:  # fmt: skip
+    """The condition's lm-evaluation-harness accuracy (with its steering), beside perplexity;
+    per item, whether the correct choice won, for the paired comparison with untuned."""
+    if not config.harness_tasks:
+        return
+    run = harness.run_harness(
+        lm, config.harness_tasks, *steerings, limit=config.harness_limit, seed=config.seed
+    )
+    base = results["harness"].get("untuned")
+    for task, row in run["tasks"].items():
+        if base is not None and row.get("items") and base["tasks"].get(task, {}).get("items"):
+            row["vs_untuned"] = paired_change(base["tasks"][task]["items"], row["items"])
+    results["harness"][name] = run
+
+
+def _correct(items: list[dict[str, Any]]) -> list[bool]:
+    """Per harness item: the correct choice has the highest log-likelihood (the harness's acc)."""
+    return [
+        max(range(len(i["loglikelihoods"])), key=i["loglikelihoods"].__getitem__) == i["target"]
+        for i in items
+    ]
+
+
+def paired_change(base: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any]:
+    """Items gained and lost against untuned, with the exact McNemar p-value (the same items
+    answered by both models, so a paired test is the fair one)."""
+    gained = sum(o and not b for b, o in zip(_correct(base), _correct(other), strict=True))
+    lost = sum(b and not o for b, o in zip(_correct(base), _correct(other), strict=True))
+    table = [[0, gained], [lost, 0]]
+    return {"gained": gained, "lost": lost, "mcnemar_p": float(mcnemar(table, exact=True).pvalue)}
+
+
+def _attack(
+    results: dict[str, Any],
+    name: str,
+    lm: LoadedModel,
+    directions: DirectionSet,
+    sets: EvalSets,
+    attack_sets: AttackSets,
+    config: CompareConfig,
+    progress: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Ablation, the universal GCG suffix and the tamper test on one of the ATTACKED models, with
+    the same data, seed and budget for each. Tamper goes last: it lie-tunes (a copy of) the model.
+    Test items are the held-out categories throughout."""
+    if not config.attacks or name not in ATTACKED:
+        return
+    log(f"  attacks on {name}: direction ablation, universal GCG suffix, tamper")
+    ablation = ablation_attack(
+        lm, directions, sets.held_out, attack_sets.pairs, config.ablation_top_k,
+        kl_texts=sets.kl_texts, progress=progress,
+    )  # fmt: skip
+    gcg = gcg_universal(
+        lm, attack_sets.gcg_train, sets.held_out, config.gcg_config(), progress=progress
+    )
+    tampered = tamper(
+        lm, directions, attack_sets.tamper_train, sets.held_out, config.tamper_config(),
+        progress=progress,
+    )  # fmt: skip
+    results["attacks"][name] = {"gcg": gcg, "tamper": tampered, "ablation": ablation}
+
+
 def _read_log(path: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -501,14 +653,18 @@ def judge_replies(judge: Judge, results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _fisher(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Fisher exact p-value that two rates (Wilson dicts: value and n) differ."""
+    return fisher_exact(round(a["value"] * a["n"]), a["n"], round(b["value"] * b["n"]), b["n"])
+
+
 def add_significance(results: dict[str, Any]) -> None:
     """Fisher exact p-value of each condition's lie rate against the untuned model's, per set."""
     base = results["conditions"]["untuned"]
     for cond in results["conditions"].values():
         for key in ("held_out", "in_distribution"):
-            a, b = cond[key]["lie_rate"], base[key]["lie_rate"]
-            cond[key]["lie_rate_vs_untuned_p"] = fisher_exact(
-                round(a["value"] * a["n"]), a["n"], round(b["value"] * b["n"]), b["n"]
+            cond[key]["lie_rate_vs_untuned_p"] = _fisher(
+                cond[key]["lie_rate"], base[key]["lie_rate"]
             )
 
 
@@ -589,4 +745,130 @@ def summarise(results: dict[str, Any]) -> list[str]:
             "No condition moved the behaviour beyond its random-direction control: on this model "
             "and data the result is a null."
         )
+    return lines + attack_sentences(results) + harness_sentences(results)
+
+
+def _rate(estimate: dict[str, Any]) -> str:
+    return f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
+
+
+def _versus(p: float, a: dict[str, Any], b: dict[str, Any]) -> str:
+    """'higher than' / 'lower than' / 'not measurably different from', by a 0.05 test."""
+    if p >= 0.05:
+        return f"not measurably different from untuned's (Fisher p = {p:.2g})"
+    side = "higher" if a["value"] > b["value"] else "lower"
+    return f"{side} than untuned's (Fisher p = {p:.2g})"
+
+
+def attack_sentences(results: dict[str, Any]) -> list[str]:
+    """What the attacks show for each attacked model, or which flag runs them."""
+    attacks = results.get("attacks", {})
+    if not attacks:
+        return [
+            f"The attacks (universal GCG suffix, tamper, direction ablation) were not run; "
+            f"{ATTACKS_FLAG} runs them on {', '.join(ATTACKED)}."
+        ]
+    names = list(attacks)
+    first = attacks[names[0]]
+    gcg, tam = first["gcg"], first["tamper"]
+    b = gcg["budget"]
+    lines = [
+        f"Universal GCG suffix ({b['steps']} steps, search width {b['search_width']}, top-k "
+        f"{b['topk']}, {b['suffix_length']} tokens; optimised on {gcg['n_train']} training-"
+        f"category items, applied unchanged to {gcg['n_test']} held-out items): lie rate with "
+        "the suffix "
+        + "; ".join(
+            f"{n} {_rate(a['gcg']['success_rate'])} (no suffix "
+            f"{a['gcg']['test_without_suffix']['lie_rate']['value']:.2f}, random suffix "
+            f"{a['gcg']['test_random_suffix']['lie_rate']['value']:.2f}; "
+            f"{a['gcg']['seconds']:.0f} s)"
+            for n, a in attacks.items()
+        )
+        + "."
+    ]
+    tb = tam["budget"]
+    every = f"{tb['every']} step" + ("s" if tb["every"] != 1 else "")
+    lines.append(
+        f"Tamper ({tb['steps']} steps of token-only lie tuning, lr {tb['lr']:g}, batch "
+        f"{tb['batch_size']}, the same data and seed for each model; lie rate on held-out "
+        f"categories every {every}): "
+        + "; ".join(
+            f"{n}: a majority of lies {_majority(a['tamper'])}, final lie rate "
+            f"{_rate(a['tamper']['curve'][-1]['lie_rate'])}"
+            for n, a in attacks.items()
+        )
+        + "."
+    )
+    for n, a in attacks.items():
+        parts = [
+            f"{label}: honest rate {a['ablation']['unablated']['honest_rate']['value']:.2f} -> "
+            f"{c['honest_rate']['value']:.2f} (change {_rate(c['honest_rate_change'])}, "
+            f"KL {c['kl']:.3f}; " + ("drops" if c["honest_rate_change"]["high"] < 0
+                                     else "no measurable drop") + ")"
+            for label, c in a["ablation"]["ablated"].items()
+        ]  # fmt: skip
+        lines.append(f"Direction ablation on {n}, " + "; ".join(parts) + ".")
+    if "untuned" not in attacks:
+        return lines
+    base = attacks["untuned"]
+    for n, a in attacks.items():
+        if n == "untuned":
+            continue
+        ours, theirs = a["gcg"]["success_rate"], base["gcg"]["success_rate"]
+        last = a["tamper"]["curve"][-1]["lie_rate"]
+        base_last = base["tamper"]["curve"][-1]["lie_rate"]
+        held, base_held = _survived(a["tamper"]), _survived(base["tamper"])
+        more = (
+            "more tamper steps than" if held > base_held
+            else "fewer tamper steps than" if held < base_held
+            else "as many tamper steps as"
+        )  # fmt: skip
+        lines.append(
+            f"{n} against untuned: the GCG suffix's success is "
+            f"{_versus(_fisher(ours, theirs), ours, theirs)}; its honesty survived {more} "
+            f"untuned's (a majority of lies {_majority(a['tamper'])} vs "
+            f"{_majority(base['tamper'])}; measured every {every}), and its final tamper lie "
+            f"rate is {_versus(_fisher(last, base_last), last, base_last)}."
+        )
+    return lines
+
+
+def _majority(result: dict[str, Any]) -> str:
+    step = result["steps_to_majority_lie"]
+    return f"at step {step}" if step is not None else "never within the budget"
+
+
+def _survived(result: dict[str, Any]) -> float:
+    """Steps the honesty held in the tamper test (infinite when it held through the budget)."""
+    step = result["steps_to_majority_lie"]
+    return math.inf if step is None else step
+
+
+def harness_sentences(results: dict[str, Any]) -> list[str]:
+    """Each harness task's untuned accuracy and the conditions that differ from it (paired)."""
+    runs = results.get("harness", {})
+    if not runs:
+        return [
+            "lm-evaluation-harness capability was not measured; "
+            f"{HARNESS_FLAG} (or hub task names) adds it for every condition."
+        ]
+    lines = []
+    base = runs.get("untuned", next(iter(runs.values())))
+    for task, row in base["tasks"].items():
+        if row.get("acc") is None:
+            continue
+        changed = [
+            f"{n} {r['tasks'][task]['acc']:.3f} ({r['tasks'][task]['vs_untuned']['gained']} "
+            f"gained / {r['tasks'][task]['vs_untuned']['lost']} lost, p = "
+            f"{r['tasks'][task]['vs_untuned']['mcnemar_p']:.2g})"
+            for n, r in runs.items()
+            if r["tasks"].get(task, {}).get("vs_untuned", {}).get("mcnemar_p", 1.0) < 0.05
+        ]
+        stderr = "" if row.get("acc_stderr") is None else f" ± {row['acc_stderr']:.3f}"
+        lines.append(
+            f"lm-eval {task}: untuned accuracy {row['acc']:.3f}{stderr} (n={row['n']}); "
+            + ("different from untuned (exact McNemar p < 0.05): " + "; ".join(changed)
+               if changed else "no condition differs measurably from untuned (exact McNemar)")
+            + "."
+        )  # fmt: skip
     return lines

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ._io import atomic_file, write_text  # noqa: E402
+from .compare import ATTACKS_FLAG, HARNESS_FLAG  # noqa: E402
 from .evaluation.frontier import METHOD_LABELS  # noqa: E402
 from .inspection import Trace, WeightDiff, fig_diff_summary, fig_heatmap, fig_lines  # noqa: E402
 from .inspection.trace import save_png, trace_html  # noqa: E402
@@ -120,6 +121,72 @@ def fig_robustness(results: dict[str, Any]) -> Figure:
         ax.set_yticks(range(len(rows)), rows)
         fig.colorbar(image, ax=ax, label="lie rate (held-out categories)")
     ax.set_title(f"counter-steering at block {results['steering']['layer']}")
+    fig.tight_layout()
+    return fig
+
+
+ATTACK_COLOURS = ("tab:grey", "tab:orange", "tab:purple", "tab:green", "tab:blue")
+
+
+def fig_attacks(results: dict[str, Any]) -> Figure:
+    """The three attacks on each attacked model: the universal GCG suffix's lie rate on held-out
+    categories (beside no suffix and a random suffix) and its loss, the tamper curves, and the
+    honest rate with the direction ablated."""
+    attacks = results["attacks"]
+    names = list(attacks)
+    colours = dict(zip(names, ATTACK_COLOURS, strict=False))
+    fig, ((bars, loss), (curves, ablated)) = plt.subplots(2, 2, figsize=(12, 8))
+    x = np.arange(len(names))
+    for offset, (key, label) in zip(
+        (-0.27, 0.0, 0.27),
+        (("test_without_suffix", "no suffix"), ("test_random_suffix", "random suffix"),
+         ("test", "GCG suffix")),
+        strict=True,
+    ):  # fmt: skip
+        est = [attacks[n]["gcg"][key]["lie_rate"] for n in names]
+        bars.bar(x + offset, [e["value"] for e in est], 0.27, yerr=_errors(est), capsize=2,
+                 label=label, color={"test": "tab:red"}.get(key), alpha=1 if key == "test" else 0.5)  # fmt: skip
+    bars.set_xticks(x, names, fontsize=8)
+    bars.set(ylim=(0, 1), ylabel="lie rate, held-out categories (95% Wilson)",
+             title="universal GCG suffix")  # fmt: skip
+    bars.legend(fontsize=7)
+    for n in names:
+        curve = attacks[n]["gcg"]["loss_curve"]
+        loss.plot(range(len(curve)), curve, "o-", ms=3, color=colours[n], label=n)
+    loss.set(xlabel="GCG step", ylabel="mean loss of the lying answer (training items)",
+             title="GCG loss (best suffix so far)")  # fmt: skip
+    loss.legend(fontsize=7)
+    for n in names:
+        points = attacks[n]["tamper"]["curve"]
+        steps = [p["step"] for p in points]
+        rates = [p["lie_rate"] for p in points]
+        curves.plot(steps, [r["value"] for r in rates], "o-", color=colours[n], label=n)
+        curves.fill_between(steps, [r["low"] for r in rates], [r["high"] for r in rates],
+                            color=colours[n], alpha=0.15)  # fmt: skip
+    curves.axhline(0.5, color="red", ls="--", lw=0.8, label="majority of lies")
+    curves.set(xlabel="lie-tuning step", ylabel="lie rate, held-out categories (95% Wilson)",
+               ylim=(0, 1), title="tamper: token-only lie tuning")  # fmt: skip
+    curves.legend(fontsize=7)
+    kinds = ["unablated", *attacks[names[0]]["ablation"]["ablated"]]
+    width = 0.8 / len(kinds)
+    for k, kind in enumerate(kinds):
+        est = [
+            attacks[n]["ablation"]["unablated"] if kind == "unablated"
+            else attacks[n]["ablation"]["ablated"][kind]
+            for n in names
+        ]  # fmt: skip
+        rates = [e["honest_rate"] for e in est]
+        offset = (k - (len(kinds) - 1) / 2) * width
+        ablated.bar(x + offset, [r["value"] for r in rates], width, yerr=_errors(rates),
+                    capsize=2, label=kind, alpha=0.5 if kind == "unablated" else 1)  # fmt: skip
+        if kind != "unablated":
+            for i, e in enumerate(est):
+                ablated.annotate(f"KL {e['kl']:.2g}", (x[i] + offset, rates[i]["high"]),
+                                 ha="center", va="bottom", fontsize=6)  # fmt: skip
+    ablated.set_xticks(x, names, fontsize=8)
+    ablated.set(ylim=(0, 1.1), ylabel="honest rate, held-out categories (95% Wilson)",
+                title="direction ablated at every block")  # fmt: skip
+    ablated.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -357,6 +424,112 @@ def _inside(results: dict[str, Any], out: Path) -> tuple[list[str], str, dict[st
     return md, body, images
 
 
+ATTACK_FIGURES = ("attacks",)  # drawn when results have attacks
+ATTACK_HEADER = ["model", "GCG lie rate (suffix)", "no suffix", "random suffix", "GCG suffix",
+                 "GCG s", "tamper: majority of lies", "tamper: final lie rate", "tamper s"]  # fmt: skip
+ABLATION_HEADER = ["model", "ablated", "honest rate", "unablated", "change (Newcombe)",
+                   "Fisher p", "KL", "projection left"]  # fmt: skip
+
+
+def _attack_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
+    rows, ablation = [], []
+    for name, a in results["attacks"].items():
+        gcg, tam = a["gcg"], a["tamper"]
+        step = tam["steps_to_majority_lie"]
+        rows.append([
+            name, _interval(gcg["success_rate"]), _interval(gcg["test_without_suffix"]["lie_rate"]),
+            _interval(gcg["test_random_suffix"]["lie_rate"]), repr(gcg["suffix"]),
+            f"{gcg['seconds']:.0f}", "never" if step is None else f"step {step}",
+            _interval(tam["curve"][-1]["lie_rate"]), f"{tam['seconds']:.0f}",
+        ])  # fmt: skip
+        for kind, c in a["ablation"]["ablated"].items():
+            ablation.append([
+                name, kind, _interval(c["honest_rate"]),
+                _interval(a["ablation"]["unablated"]["honest_rate"]),
+                _interval(c["honest_rate_change"]), f"{c['honest_rate_change_p']:.3g}",
+                f"{c['kl']:.3f}", f"{c['projection_after']['value']:.2g}",
+            ])  # fmt: skip
+    return rows, ablation
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {value:g}" for key, value in budget.items())
+
+
+def _attack_intro(results: dict[str, Any]) -> str:
+    first = next(iter(results["attacks"].values()))
+    gcg, tam, k = first["gcg"], first["tamper"], first["ablation"]["top_k"]
+    return (
+        f"Each attacked model meets the same three attacks, scored on the held-out categories "
+        f"({gcg['n_test']} items). GCG: one suffix per model, optimised on {gcg['n_train']} "
+        f"training-category items ({_budget(gcg['budget'])}), then appended unchanged to every "
+        "held-out question; success = the lying answer text scores above the truthful one, "
+        "beside the same items without a suffix and with a random suffix of the same length. "
+        f"Tamper: token-only lie tuning of a copy of each model ({_budget(tam['budget'])}), the "
+        "same data and seed for each, the lie rate measured along the way. Ablation: v"
+        + (f" (and the top {k} directions re-found on the model)" if k else "")
+        + " projected out of every block's output, with the KL it costs on chat text."
+    )
+
+
+def _attacks(results: dict[str, Any], out: Path) -> tuple[list[str], str, dict[str, Path]]:
+    """The robustness-to-attack section (markdown, HTML, images), or which flag runs it."""
+    if not results.get("attacks"):
+        note = (
+            f"The attacks were not run (quick mode skips them, or they were turned off); "
+            f"{ATTACKS_FLAG} runs them."
+        )
+        return ["## Robustness to attack", "", note, ""], f"<p>{html.escape(note)}</p>", {}
+    images = {"attacks": save_png(fig_attacks(results), out / "figures/attacks.png")}
+    rows, ablation = _attack_rows(results)
+    intro = _attack_intro(results)
+    md = ["## Robustness to attack", "", intro, "", _markdown_table(ATTACK_HEADER, rows), "",
+          _markdown_table(ABLATION_HEADER, ablation), "", "![attacks](figures/attacks.png)", ""]  # fmt: skip
+    data = base64.b64encode(images["attacks"].read_bytes()).decode("ascii")
+    body = (
+        f"<p>{html.escape(intro)}</p>{_html_table(ATTACK_HEADER, rows)}"
+        f"{_html_table(ABLATION_HEADER, ablation)}"
+        f'<img alt="robustness to attack" src="data:image/png;base64,{data}">'
+    )
+    return md, body, images
+
+
+def _capability(results: dict[str, Any]) -> tuple[list[str], str]:
+    """Harness accuracy per condition beside perplexity and reptune's own check, or the flag."""
+    runs = results.get("harness", {})
+    if not runs:
+        note = f"lm-evaluation-harness accuracy was not measured; {HARNESS_FLAG} adds it."
+        return ["## Capability", "", note, ""], f"<p>{html.escape(note)}</p>"
+    tasks = list(dict.fromkeys(t for r in runs.values() for t in r["tasks"]))
+    header = ["condition", "perplexity", "capability (chat)"] + [
+        f"{t} {col}" for t in tasks for col in ("acc ± stderr", "95% Wilson", "vs untuned")
+    ]
+    rows = []
+    for name, run in runs.items():
+        cond = results["conditions"][name]
+        row = [name, f"{cond['perplexity']:.2f}", _interval(cond["capability"])]
+        for task in tasks:
+            t = run["tasks"].get(task, {})
+            if t.get("acc") is None:
+                row += ["-", "-", "-"]
+                continue
+            stderr = "" if t.get("acc_stderr") is None else f" ± {t['acc_stderr']:.3f}"
+            low, high = t.get("acc_interval", [float("nan")] * 2)
+            paired = t.get("vs_untuned")
+            row += [f"{t['acc']:.3f}{stderr} (n={t['n']})", f"[{low:.3f}, {high:.3f}]",
+                    f"+{paired['gained']} / -{paired['lost']}, p = {paired['mcnemar_p']:.2g}"
+                    if paired else "-"]  # fmt: skip
+        rows.append(row)
+    first = next(iter(runs.values()))
+    intro = (
+        f"lm-evaluation-harness {first['harness_version']} on each condition's live model (steered "
+        "ones with their steering), beside its perplexity and reptune's chat-format capability "
+        "check. 'vs untuned': items gained / lost and the exact McNemar p-value (same items)."
+    )
+    md = ["## Capability", "", intro, "", _markdown_table(header, rows), ""]
+    return md, f"<p>{html.escape(intro)}</p>{_html_table(header, rows)}"
+
+
 def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     """Write figures, ``report.md`` and ``report.html`` (images inlined, no network) into ``out``."""
     out = Path(out)
@@ -376,8 +549,9 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     md = [f"# reptune comparison: {results['behavior']} on {results['model']}", "", _intro(results), "",
           "## What the results show", ""]  # fmt: skip
     md += [f"- {line}" for line in results["summary"]]
+    capability_md, capability_html = _capability(results)
     md += ["", "## Conditions", "", _markdown_table(CONDITION_HEADER, conditions), "",
-           "## Specific effects (direction minus random control, held-out margin)", "",
+           *capability_md, "## Specific effects (direction minus random control, held-out margin)", "",
            _markdown_table(EFFECT_HEADER, effects) if effects else "No controls were run.", ""]  # fmt: skip
     frontier = _frontier_rows(results)
     if frontier:
@@ -389,6 +563,8 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
                _markdown_table(JUDGE_HEADER, judged), ""]  # fmt: skip
     for key, (title, _) in FIGURES.items():
         md += [f"## {title}", "", f"![{title}](figures/{key}.png)", ""]
+    attack_md, attack_html, attack_images = _attacks(results, out)
+    md += attack_md
     inside_md, inside_html, inside_images = _inside(results, out)
     md += inside_md
     md += ["## Replies", ""]
@@ -399,6 +575,7 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         ("summary", "What the results show",
          "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in results["summary"]) + "</ul>"),
         ("conditions", "Conditions", _html_table(CONDITION_HEADER, conditions)),
+        ("capability", "Capability", capability_html),
         ("effects", "Specific effects", _html_table(EFFECT_HEADER, effects) if effects else "<p>No controls were run.</p>"),
     ]  # fmt: skip
     if frontier:
@@ -412,6 +589,7 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         sections.append(
             (key, title, f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
         )
+    sections.append(("attacks", "Robustness to attack", attack_html))
     if inside_html:
         sections.append(("inside", "Inside the models", inside_html))
     sections.append(
@@ -434,4 +612,4 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
         f"<p>{html.escape(_intro(results))}</p>{body}</body></html>"
     )
     html_path = write_text(out / "report.html", page)
-    return {"markdown": md_path, "html": html_path, **images, **inside_images}
+    return {"markdown": md_path, "html": html_path, **images, **attack_images, **inside_images}
