@@ -256,3 +256,31 @@ def test_summary_states_each_attack_and_each_tuned_model_against_untuned(attacke
         line = next(x for x in r["summary"] if x.startswith(f"{name} against untuned"))
         assert "tamper steps" in line and "Fisher p" in line
     assert f"lm-eval {LOCAL_TASK}: untuned accuracy" in summary
+
+
+@pytest.mark.parametrize(
+    ("flags", "attacks", "tasks"),
+    [
+        ((), True, [LOCAL_TASK]),
+        (("--quick",), False, []),
+        (("--quick", "--attacks", "--lm-eval", f" {LOCAL_TASK},arc_easy"), True,
+         [LOCAL_TASK, "arc_easy"]),
+        (("--no-attacks", "--lm-eval", ""), False, []),
+    ],
+)  # fmt: skip
+def test_compare_flags_turn_attacks_and_the_harness_on_and_off(
+    flags, attacks, tasks, monkeypatch, capsys, tmp_path
+):
+    from reptune import cli
+    from test_cli import run
+
+    seen: list[CompareConfig] = []
+
+    def stop(out, config, **_):
+        seen.append(config)
+        raise ReptuneError("stopped before running")
+
+    monkeypatch.setattr(cli, "run_compare", stop)
+    code, _, err = run(monkeypatch, capsys, "compare", "--out", str(tmp_path), *flags)
+    assert code == 2 and "stopped before running" in err
+    assert seen[0].attacks is attacks and seen[0].harness_tasks == tasks

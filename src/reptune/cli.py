@@ -860,6 +860,25 @@ def compare(
         typer.Option(help="OpenAI-compatible endpoint (…/v1) that judges replies pairwise."),
     ] = None,
     judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
+    attacks: Annotated[
+        bool | None,
+        typer.Option(
+            "--attacks/--no-attacks",
+            help="GCG suffix, tamper and direction ablation on untuned, token-tuned + and "
+            "rep-tuned +v (default: on, off with --quick).",
+        ),
+    ] = None,
+    lm_eval: Annotated[
+        str | None,
+        typer.Option(
+            "--lm-eval",
+            help="lm-evaluation-harness tasks scored on every condition, comma-separated "
+            "(default: reptune_general_knowledge, none with --quick; '' = none).",
+        ),
+    ] = None,
+    lm_eval_limit: Annotated[
+        int | None, typer.Option("--lm-eval-limit", help="At most this many items per task.")
+    ] = None,
     overwrite: bool = False,
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
@@ -870,7 +889,10 @@ def compare(
         "multiplier": multiplier, "quick": quick or None,
         "controls": False if no_controls else None, "keep_models": keep_models or None,
         "frontier": False if no_frontier else None,
-        "judge_url": judge_url, "judge_model": judge_model,
+        "judge_url": judge_url, "judge_model": judge_model, "attacks": attacks,
+        "harness_tasks": [t.strip() for t in lm_eval.split(",") if t.strip()] if lm_eval is not None
+        else None,
+        "harness_limit": lm_eval_limit,
     }  # fmt: skip
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = (
