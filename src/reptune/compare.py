@@ -397,10 +397,10 @@ def run_compare(
             measured = evaluate_condition(base, sets, config, *steerings, untuned=untuned)
             _inspect(results, condition.name, base, directions, measured, *steerings)
             _harness(results, condition.name, base, config, *steerings)
-            if condition.kind == "untuned":  # attack copies: the base model stays untouched
+            if condition.kind == "untuned":
+                # the attacks change copies only: the base model stays untouched
                 _attack(results, condition.name, base, directions, sets, attack_sets, config,
                         progress, log)  # fmt: skip
-            if condition.kind == "untuned":
                 untuned = measured
                 observed = Observations(measured["held_out"]["margins"])
             elif observed is not None:
@@ -569,8 +569,9 @@ def _correct(items: list[dict[str, Any]]) -> list[bool]:
 def paired_change(base: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any]:
     """Items gained and lost against untuned, with the exact McNemar p-value (the same items
     answered by both models, so a paired test is the fair one)."""
-    gained = sum(o and not b for b, o in zip(_correct(base), _correct(other), strict=True))
-    lost = sum(b and not o for b, o in zip(_correct(base), _correct(other), strict=True))
+    pairs = list(zip(_correct(base), _correct(other), strict=True))
+    gained = sum(o and not b for b, o in pairs)
+    lost = sum(b and not o for b, o in pairs)
     table = [[0, gained], [lost, 0]]
     return {"gained": gained, "lost": lost, "mcnemar_p": float(mcnemar(table, exact=True).pvalue)}
 
