@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks against the peers: set up bench/.venv (reptune editable + repeng + steering-vectors),
-# run every benchmark on the embedded model and rewrite BENCHMARKS.md (about 25 minutes on 2 cores).
+# run every benchmark on the embedded model and rewrite BENCHMARKS.md (49 minutes on a busy 2-core machine).
 # Usage: bench/run.sh [--quick] [--only extraction,generation,tuning]
-#   --quick: tiny sizes (~2 minutes), writes bench/.quick/BENCHMARKS.md instead.
+#   --quick: tiny sizes (a smoke run), writes bench/.quick/BENCHMARKS.md instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
