@@ -42,7 +42,7 @@ def test_points_without_a_control_report_their_whole_effect_and_say_so():
     assert not point["controlled"] and point["control_effect"] is None
     assert point["specific_effect"] == point["effect"]
     (line,) = frontier_sentences(obs.points(), max_kl=0.5)
-    assert "token-only tuning: no control was run" in line
+    assert "whole effects: no controls were run" in line
 
 
 def test_margins_on_other_items_or_unknown_methods_are_refused():
@@ -80,7 +80,7 @@ def test_sentence_says_overlap_when_intervals_overlap_and_none_when_nothing_is_s
     null.add("steered", -1, False, 1, shifted(0.0, 0.5), 0.1)
     null.add("steered", -1, True, 1, shifted(0.0, 0.5), 0.1)
     (line,) = frontier_sentences(null.points(), 0.5)
-    assert line.startswith("Frontier toward -v") and "KL <= 0.5: none (" in line
+    assert line.startswith("Frontier toward -v") and ": none (" in line
 
 
 def test_a_side_with_only_damaging_points_says_so():
@@ -89,3 +89,14 @@ def test_a_side_with_only_damaging_points_says_so():
     assert frontier_sentences(obs.points(), 0.5) == [
         "Frontier toward +v: no point stayed under KL 0.5."
     ]
+
+
+def test_a_method_without_control_is_shown_beside_the_ranking_not_ranked_in_it():
+    obs = Observations(BASE)
+    obs.add("steered", +1, False, 0.25, shifted(0.5, 0.01), 0.2)
+    obs.add("steered", +1, True, 0.25, shifted(0.0, 0.01), 0.2)
+    obs.add("token-tuned", +1, False, 10, shifted(5.0, 0.01), 0.2)  # large, but uncontrolled
+    (line,) = frontier_sentences(obs.points(), 0.5)
+    verdict, _, aside = line.partition("; without a control, whole effect: ")
+    assert "steering gives the most effect" in verdict and "token-only" not in verdict
+    assert aside.startswith("token-only tuning +5.00")

@@ -123,7 +123,7 @@ class CompareConfig(YamlConfig):
             self.sweep_multipliers = [-0.25, 0.25]
             self.robustness_multipliers = [0.25, 0.5]
             self.frontier_multipliers = [0.1, 0.25, 0.5]
-            self.frontier_points = 3
+            self.frontier_points = 2
             self.replies = min(self.replies, 4)
             self.capability_items = self.capability_items or 48
             self.perplexity_window, self.perplexity_stride = 256, 192

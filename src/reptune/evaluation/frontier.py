@@ -125,8 +125,12 @@ def frontier_sentences(
 ) -> list[str]:
     """Which method gives more effect at equal cost, per side, in words, whatever the answer.
 
-    A method wins only when its best point under the KL budget has an interval entirely above
-    every other method's best; no point with an interval above zero means the answer is "none"."""
+    Only methods measured beside a control are ranked, by their specific effect: a method wins
+    when its best point under the KL budget has an interval entirely above every other's best,
+    and no interval above zero means the answer is "none". A method without a control (token-only
+    tuning has no direction) is reported beside them with its whole effect, never ranked against
+    specific effects; when no method had a control, whole effects are ranked and the sentence
+    says so."""
     lines = []
     for sign in sorted({p["sign"] for p in points}, reverse=True):
         side = "toward +v" if sign > 0 else "toward -v"
@@ -134,31 +138,27 @@ def frontier_sentences(
         if not best:
             lines.append(f"Frontier {side}: no point stayed under KL {max_kl:g}.")
             continue
-        ranked = sorted(best.values(), key=lambda p: -p["specific_effect"]["value"])
-        figures = "; ".join(_figure(p) for p in ranked)
-        bare = [METHOD_LABELS[m] for m, p in best.items() if not p["controlled"]]
-        note = (
-            f" ({', '.join(bare)}: no control was run, so the figure is the whole effect)"
-            if bare
-            else ""
-        )
-        top, rest = ranked[0], ranked[1:]
-        if top["specific_effect"]["low"] <= 0:
-            verdict = f"no method moved {measure} beyond its control at KL <= {max_kl:g}: none"
-        elif all(top["specific_effect"]["low"] > p["specific_effect"]["high"] for p in rest):
-            verdict = (
-                f"{METHOD_LABELS[top['method']]} gives the most effect on {measure} at KL <= "
-                f"{max_kl:g}"
-            )
-        else:
-            tied = [
-                METHOD_LABELS[p["method"]]
-                for p in ranked
-                if p["specific_effect"]["high"] >= top["specific_effect"]["low"]
-            ]
-            verdict = (
-                f"{' and '.join(tied)} are not separable on {measure} at KL <= {max_kl:g} "
-                "(their intervals overlap)"
-            )
-        lines.append(f"Frontier {side}: {verdict} ({figures}){note}.")
+        controlled = [p for p in best.values() if p["controlled"]]
+        bare = [p for p in best.values() if not p["controlled"]]
+        ranked = sorted(controlled or bare, key=lambda p: -p["specific_effect"]["value"])
+        what = "beyond its control" if controlled else "(whole effects: no controls were run)"
+        sentence = f"Frontier {side}, at KL <= {max_kl:g}: {_verdict(ranked, measure, what)}"
+        sentence += f" ({'; '.join(_figure(p) for p in ranked)})"
+        if controlled and bare:
+            sentence += "; without a control, whole effect: " + "; ".join(_figure(p) for p in bare)
+        lines.append(sentence + ".")
     return lines
+
+
+def _verdict(ranked: list[dict[str, Any]], measure: str, what: str) -> str:
+    top, rest = ranked[0], ranked[1:]
+    if top["specific_effect"]["low"] <= 0:
+        return f"no method moved {measure} {what}: none"
+    if all(top["specific_effect"]["low"] > p["specific_effect"]["high"] for p in rest):
+        return f"{METHOD_LABELS[top['method']]} gives the most effect on {measure} {what}"
+    tied = [
+        METHOD_LABELS[p["method"]]
+        for p in ranked
+        if p["specific_effect"]["high"] >= top["specific_effect"]["low"]
+    ]
+    return f"{' and '.join(tied)} are not separable on {measure} {what} (their intervals overlap)"

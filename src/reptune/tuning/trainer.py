@@ -566,6 +566,7 @@ class Trainer:
         config, acc = self.config, self.accelerator
         before = self.evaluate(self.validation) if self.validation else {}
         started, stopped_early, last = time.perf_counter(), False, {}
+        observing = 0.0  # time spent in on_step, which is the caller's, not training's
         end = min(config.steps, max_steps) if max_steps is not None else config.steps
         with progress_bar(progress and acc.is_main_process) as bar:
             task = bar.add_task(
@@ -598,7 +599,9 @@ class Trainer:
                 if config.checkpoint_every and done % config.checkpoint_every == 0:
                     self._save_checkpoint(done, state)
                 if on_step is not None:
+                    observe_started = time.perf_counter()
                     self._observe(on_step, done)
+                    observing += time.perf_counter() - observe_started
                 if config.patience and int(state["bad_evals"]) >= config.patience:
                     stopped_early = True
                     break
@@ -607,7 +610,7 @@ class Trainer:
             self.out,
             steps_done,
             stopped_early,
-            time.perf_counter() - started,
+            time.perf_counter() - started - observing,
             _peak_memory_mb(),
             last,
         )
