@@ -243,6 +243,7 @@ def fig_frontier(results: dict[str, Any]) -> Figure:
         ax.axvline(frontier["max_kl"], color="red", ls="--", label=KL_LINE_LABEL)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xlim(left=0)  # KL is never negative; symlog would otherwise pad below zero
         ax.set(xlabel="KL to untuned on chat text", title="toward +v" if sign > 0 else "toward -v",
                ylabel="specific effect on held-out margin (95% CI)")  # fmt: skip
         ax.legend(fontsize=7)
