@@ -188,7 +188,8 @@ def extract(
     drop_duplicates: Annotated[
         bool,
         typer.Option(
-            "--drop-duplicates", help="Skip repeated rows of --data (with a warning) instead of refusing."
+            "--drop-duplicates",
+            help="Skip repeated rows of --data (with a warning) instead of refusing.",
         ),
     ] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
@@ -344,7 +345,8 @@ def generate_cmd(
         str | None, typer.Option(help="all (default), prompt or generated tokens.")
     ] = None,
     operator: Annotated[
-        str | None, typer.Option(help="add (default), or ablate (remove the direction's component).")
+        str | None,
+        typer.Option(help="add (default), or ablate (remove the direction's component)."),
     ] = None,
     config: Annotated[
         Path | None,
