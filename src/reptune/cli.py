@@ -26,6 +26,7 @@ from .activations import Position
 from .attacks import GCGConfig, TamperConfig, ablation_attack, gcg_per_item, gcg_universal, tamper
 from .behaviors import BEHAVIORS, general_knowledge, honesty, neutral
 from .behaviors import behavior as behavior_module
+from .behaviors._splits import default_holdout, spread
 from .behaviors.general_knowledge import passage_text
 from .compare import CompareConfig, run_compare
 from .data import Prompt, read_items
@@ -500,9 +501,12 @@ def search(
     """Search layers and strength (steering) or layers, steps and loss weights (tuning) for the
     most effect at the least KL; prints the Pareto front and writes the picked setting's config."""
     ds = DirectionSet.load(directions)
+    if behavior is None and config is None:
+        _behavior_for(None, ds)  # refuses directions of a behaviour with no built-in data
+        behavior = ds.behaviour
     flags = {
         "target": target, "toward": toward, "layers": layers, "trials": trials, "max_kl": max_kl,
-        "behavior": behavior or (None if config else _behavior_for(None, ds).__name__.split(".")[-1]),
+        "behavior": behavior,
     }  # fmt: skip
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = (
@@ -1140,17 +1144,12 @@ def _attack_items(
 ) -> tuple[list, list, list[str]]:
     """Training items (training categories) and test items (held-out categories, or --items)."""
     module = behavior_module(behavior or "honesty")
-    held = list(holdout or module.CATEGORIES[-2:])
+    held = default_holdout(holdout, module.CATEGORIES)
     train = module.items("train", held, seed)
     test = read_items(items) if items else [
         i for i in module.items("test", held, seed) if i.category in held
     ]  # fmt: skip
     return train, test, held
-
-
-def _spread(items: list, n: int) -> list:
-    """``n`` items taken at an even stride (so every category is represented); 0 = all."""
-    return items[:: max(1, len(items) // n)][:n] if n else items
 
 
 def _write_attack(out: Path, result: dict, lm: LoadedModel, **extra: object) -> None:
@@ -1204,7 +1203,7 @@ def attack_gcg(
     config = GCGConfig(steps=steps, search_width=search_width, topk=topk,
                        suffix_length=suffix_length, batch_size=batch_size, seed=seed)  # fmt: skip
     train, test, held = _attack_items(behavior, holdout, seed, items)
-    test = _spread(test, test_items)
+    test = spread(test, test_items)
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
     steerings: tuple[Steering, ...] = ()
     if directions is not None and layers is not None:
@@ -1212,7 +1211,7 @@ def attack_gcg(
         ds.check_compatible(lm)
         steerings = (Steering(ds, parse_layers(layers, lm.num_layers), multiplier),)
     if mode == "universal":
-        result = gcg_universal(lm, _spread(train, train_items), test, config, *steerings,
+        result = gcg_universal(lm, spread(train, train_items), test, config, *steerings,
                                progress=True)  # fmt: skip
         console.print(
             f"suffix {escape(repr(result['suffix']))}: lie rate on {items if items else ', '.join(held)} "
@@ -1265,7 +1264,7 @@ def attack_tamper(
     ds = DirectionSet.load(directions)
     train, test, held = _attack_items(behavior, holdout, seed, None)
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
-    result = tamper(lm, ds, _spread(train, train_items), _spread(test, test_items), config,
+    result = tamper(lm, ds, spread(train, train_items), spread(test, test_items), config,
                     progress=True)  # fmt: skip
     table = Table(title=f"lie rate on {', '.join(held)} while lie-tuning {lm.name}")
     for column in ("step", "lie rate (95% CI)", "mean margin"):
@@ -1312,9 +1311,9 @@ def attack_ablate(
     ds = DirectionSet.load(directions)
     _, test, held = _attack_items(behavior, holdout, seed, items)
     module = behavior_module(behavior or "honesty")
-    contrast = _spread(module.pairs("train", held, seed), pairs) if top_k else []
+    contrast = spread(module.pairs("train", held, seed), pairs) if top_k else []
     lm = _model(model, dtype, blocks_path, chat_template, trust_remote_code, threads)
-    result = ablation_attack(lm, ds, _spread(test, test_items), contrast, top_k, progress=True)
+    result = ablation_attack(lm, ds, spread(test, test_items), contrast, top_k, progress=True)
     table = Table(title=f"{lm.name}: honest rate with the direction ablated at every block")
     for column in ("condition", "honest rate (95% CI)", "change", "KL"):
         table.add_column(column, justify="right")

@@ -38,6 +38,7 @@ from ._progress import progress_bar
 from .attacks import GCGConfig, TamperConfig, ablation_attack, gcg_universal, tamper
 from .behaviors import behavior as behavior_module
 from .behaviors import general_knowledge, neutral
+from .behaviors._splits import default_holdout, spread
 from .controls import describe_specificity, random_directions, specific_effect
 from .data.schema import ContrastPair, Item, Prompt
 from .directions import DirectionSet, extract
@@ -189,21 +190,12 @@ class AttackSets:
     pairs: list[ContrastPair]
 
 
-def _spread(items: list[Any], n: int | None) -> list[Any]:
-    """``n`` items at an even stride, so every category is represented; 0 or None = all."""
-    return items[:: max(1, len(items) // n)][:n] if n else items
-
-
 def _attack_sets(config: CompareConfig, module: Any, holdout: list[str]) -> AttackSets:
     train = module.items("train", holdout, config.seed)
     pairs = module.pairs("train", holdout, config.seed) if config.ablation_top_k else []
     return AttackSets(
-        _spread(train, config.gcg_train_items), train, _spread(pairs, config.ablation_pairs)
+        spread(train, config.gcg_train_items), train, spread(pairs, config.ablation_pairs)
     )
-
-
-def _holdout(config: CompareConfig, module: Any) -> list[str]:
-    return list(config.holdout) or list(module.CATEGORIES[-2:])
 
 
 def _eval_sets(lm: LoadedModel, config: CompareConfig, module: Any, holdout: list[str]) -> EvalSets:
@@ -216,7 +208,7 @@ def _eval_sets(lm: LoadedModel, config: CompareConfig, module: Any, holdout: lis
     kl_items = held_out if config.quick else held_out + in_dist
     kl_texts = chat_texts(lm, kl_items) + [lm.render(p) for p in neutral_prompts]
     passages = general_knowledge.PASSAGES[:3] if config.quick else general_knowledge.PASSAGES
-    capability = _spread(general_knowledge.items(), config.capability_items)
+    capability = spread(general_knowledge.items(), config.capability_items)
     return EvalSets(
         in_dist, held_out, kl_texts, reply_prompts, "\n\n".join(passages), list(capability)
     )
@@ -319,7 +311,7 @@ def run_compare(
             raise ReptuneError(f"{exc} (or pass --lm-eval '' to compare without it)") from None
     started = time.perf_counter()
     module = behavior_module(config.behavior)
-    holdout = _holdout(config, module)
+    holdout = default_holdout(config.holdout, module.CATEGORIES)
     base = load(model)
     if directions is None:
         log(f"extracting {config.behavior} directions ({config.method})")

@@ -41,3 +41,13 @@ def select(
     if unknown:
         raise ReptuneError(f"--holdout {unknown[0]!r} is not a category: {', '.join(categories)}")
     return [r for r in records if split_of(r) == split]
+
+
+def default_holdout(given: Sequence[str] | None, categories: Sequence[str]) -> list[str]:
+    """The held-out test categories: those given, else the behaviour's last two."""
+    return list(given or ()) or list(categories[-2:])
+
+
+def spread(records: Sequence[R], n: int | None) -> list[R]:
+    """``n`` records at an even stride, so every category is represented; 0 or None = all."""
+    return list(records[:: max(1, len(records) // n)][:n] if n else records)

@@ -5,7 +5,7 @@ accuracy is comparable with theirs.
 The harness gets reptune's live model object (its ``HFLM`` accepts one) and runs inside
 :func:`reptune.steering.steer`, so every forward pass it makes carries the steering hooks. The
 harness's own ``steered`` model type is not used: it reads its steering file with
-``torch.load(weights_only=False)``, a pickle, which reptune never writes or reads.
+an unrestricted ``torch.load`` (a pickle), which reptune never writes or reads.
 
 Hub tasks need a network. Offline, reptune ships harness task configurations
 (``harness_tasks/*.yaml``) for its built-in items; each reads a JSONL file that reptune writes
