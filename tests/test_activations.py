@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reptune.activations import Position, capture, non_sink_mask, tokenize
+from reptune.activations import Position, capture, encode, non_sink_mask, plan_batches, tokenize
 from reptune.errors import ReptuneError
 
 TEXTS = ["short one", "a considerably longer text. Answer: yes", "mid length Answer: no"]
@@ -104,3 +104,73 @@ def test_missing_marker_names_the_prompt(llama_lm):
 def test_capture_of_unrequested_layer_is_refused(llama_lm):
     with pytest.raises(ReptuneError, match="out of range"):
         capture(llama_lm, TEXTS, [7], progress=False)
+
+
+PERSONAS = [
+    f"system: you are {who}.\nuser: is it true that {claim}? Answer:"
+    for who in ("honest", "a liar")
+    for claim in ("water is wet", "the sky is green today", "cats bark", "two and two make four")
+]
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_shared_prefix_reads_the_same_values_and_norms_as_whole_texts(tiny_lm, padding_side):
+    def read(share: bool):
+        return capture(
+            tiny_lm,
+            PERSONAS,
+            [0, 1, 2],
+            [Position(-1), Position(-1, marker="Answer:")],
+            batch_size=3,
+            padding_side=padding_side,
+            progress=False,
+            share_prefix=share,
+        )
+
+    shared, whole = read(True), read(False)
+    assert torch.allclose(shared.values, whole.values, atol=1e-4)
+    assert torch.allclose(shared.norms, whole.norms, rtol=1e-5)
+
+
+def test_shared_prefix_runs_the_common_tokens_once(llama_lm):
+    seen = []
+    handle = llama_lm.adapter.blocks[0].register_forward_hook(
+        lambda _m, _i, out: seen.append(int(out[0].shape[0] * out[0].shape[1]))
+        if isinstance(out, tuple)
+        else seen.append(out.shape[0] * out.shape[1])
+    )
+    try:
+        capture(llama_lm, PERSONAS, [0], batch_size=4, progress=False, share_prefix=False)
+        whole, seen[:] = sum(seen), []
+        capture(llama_lm, PERSONAS, [0], batch_size=4, progress=False)
+    finally:
+        handle.remove()
+    # one token per character; each persona's 4 texts share everything up to the claim
+    expected = 0
+    for group in (PERSONAS[:4], PERSONAS[4:]):
+        persona = group[0].index("that ") + len("that ")
+        expected += persona + 4 * (max(map(len, group)) - persona)
+    assert sum(seen) < 0.7 * whole
+    assert sum(seen) == expected
+
+
+def test_plan_batches_puts_each_persona_in_its_own_batches(llama_lm):
+    rows = encode(llama_lm, PERSONAS, [Position(-1)])
+    plan = plan_batches(rows, 4, share_prefix=True)
+    assert sorted(sorted(batch) for batch, _ in plan) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    for batch, shared in plan:
+        assert all(rows[i].ids[:shared] == rows[batch[0]].ids[:shared] for i in batch)
+        assert shared >= len("system: you are honest.\nuser: is it true that ")
+    assert all(shared == 0 for _, shared in plan_batches(rows, 4, share_prefix=False))
+
+
+def test_shared_prefix_stops_before_the_first_position_read(llama_lm):
+    rows = encode(llama_lm, PERSONAS[:4], [Position(-1, marker="is it true")])
+    ((batch, shared),) = plan_batches(rows, 4, share_prefix=True)
+    assert shared == min(row.positions[0] for row in rows)
+
+
+def test_prompt_errors_name_the_prompt_in_the_callers_order(llama_lm):
+    texts = ["x Q: 1", "a longer text with no marker here", "yy Q: 22"]
+    with pytest.raises(ReptuneError, match="prompt 1: marker"):
+        capture(llama_lm, texts, [0], [Position(-1, marker="Q:")], progress=False)

@@ -7,6 +7,7 @@ Everything else in reptune talks to a model through :class:`LoadedModel`, so tha
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,16 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def forward_accepts(self, argument: str) -> bool:
+        """Whether the model's forward takes ``argument`` (e.g. ``logits_to_keep``)."""
+        return argument in inspect.signature(self.model.forward).parameters
+
+    @property
+    def cache_argument(self) -> str:
+        """The forward argument that takes a KV cache: transformers 5.24 renamed
+        ``past_key_values`` to ``cache``."""
+        return "cache" if self.forward_accepts("cache") else "past_key_values"
 
     def check_layers(self, layers: list[int] | tuple[int, ...], option: str = "--layers") -> None:
         """Refuse layer indices the model does not have, naming the valid range."""

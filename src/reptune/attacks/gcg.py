@@ -17,7 +17,6 @@ reptune's own model code.
 
 from __future__ import annotations
 
-import inspect
 import math
 import statistics
 import time
@@ -194,12 +193,6 @@ def sample_candidates(
     return candidates
 
 
-def _cache_name(lm: LoadedModel) -> str:
-    """transformers 5.24 renamed the KV-cache argument past_key_values to cache."""
-    params = inspect.signature(lm.model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
 @torch.inference_mode()
 def candidate_losses(
     lm: LoadedModel,
@@ -216,10 +209,8 @@ def candidate_losses(
     tail = torch.cat([target.after, target.reply])
     start = len(target.before)
     losses = []
-    name = _cache_name(lm)
-    keep = {"logits_to_keep": n_reply + 1} if "logits_to_keep" in inspect.signature(
-        lm.model.forward
-    ).parameters else {}  # fmt: skip
+    name = lm.cache_argument
+    keep = {"logits_to_keep": n_reply + 1} if lm.forward_accepts("logits_to_keep") else {}
     with steer(lm, *steerings):
         for first in range(0, len(candidates), batch_size):
             chunk = candidates[first : first + batch_size]
