@@ -13,7 +13,8 @@ from reptune.data.schema import Prompt, TuneExample
 from reptune.directions import DirectionSet
 from reptune.errors import ReptuneError
 from reptune.tuning import TuneConfig, projection_loss, tune
-from reptune.tuning.losses import scheduled
+from reptune.activations import tokenize
+from reptune.tuning.losses import next_token_columns, scheduled, token_loss
 from reptune.tuning.trainer import Trainer
 
 EXAMPLES = [TuneExample(Prompt(user=f"Question number {i}?"), f"answer {i % 3}") for i in range(8)]
@@ -334,3 +335,38 @@ def test_on_step_sees_every_step_in_eval_mode_without_gradients(tmp_path):
     tune(lm, directions_for(lm), EXAMPLES, config(steps=3), tmp_path / "out", progress=False,
          on_step=observe)  # fmt: skip
     assert seen == [(1, False, False), (2, False, False), (3, False, False)]
+
+
+def test_token_loss_on_the_kept_columns_equals_the_loss_on_all_logits(tiny_lm):
+    if not tiny_lm.forward_accepts("logits_to_keep"):
+        pytest.skip(f"{tiny_lm.name} computes every column's logits")
+    batch = tokenize(
+        tiny_lm, ["a question", "a much longer question"], padding_side="right", targets=["yes", "no"]
+    )
+    inputs = batch.model_inputs(torch.device("cpu"))
+    columns = next_token_columns(batch.labels)
+    with torch.no_grad():
+        full = tiny_lm.model(**inputs).logits
+        kept = tiny_lm.model(**inputs, logits_to_keep=columns).logits
+    assert kept.shape[1] == len(columns) < full.shape[1]
+    assert torch.allclose(
+        token_loss(kept, batch.labels, columns), token_loss(full, batch.labels), atol=1e-5
+    )
+
+
+def test_trainer_step_with_the_kept_columns_takes_the_step_of_the_full_loss(tmp_path):
+    def first_update(keep: bool) -> dict[str, torch.Tensor]:
+        lm = make_tiny("llama")
+        before = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
+        trainer = Trainer(lm, directions_for(lm), EXAMPLES, config(mode="rep+token", steps=1),
+                          tmp_path / f"run{keep}")  # fmt: skip
+        trainer._prepare_model()
+        if not keep:
+            trainer.lm.forward_accepts = lambda argument: False  # type: ignore[method-assign]
+        trainer.step(0, [])
+        return {n: p.detach() - before[n] for n, p in lm.model.named_parameters()}
+
+    kept, full = first_update(True), first_update(False)
+    assert any(d.abs().sum() > 0 for d in kept.values())
+    for name in kept:
+        assert torch.allclose(kept[name], full[name], atol=1e-6), name

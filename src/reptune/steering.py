@@ -110,6 +110,14 @@ def _apply(hidden: Tensor, steering: Steering, layer: int, mask: Tensor | None) 
     return hidden + change
 
 
+def _constant(steerings: Sequence[Steering], layer: int) -> Tensor | None:
+    """The one vector a layer's steerings add when all of them add at every position (the usual
+    case, and the one to keep cheap: the hook then adds a single precomputed vector per call)."""
+    if any(s.operator != "add" or s.positions != "all" for s in steerings):
+        return None
+    return torch.stack([s.added(layer) for s in steerings]).sum(0)
+
+
 @contextmanager
 def steer(
     lm: LoadedModel, *steerings: Steering, prompt_length: int | None = None
@@ -126,6 +134,14 @@ def steer(
         if past is None:
             past = kwargs.get("past_key_values")
         state["offset"] = past.get_seq_length() if past is not None else 0
+
+    def add_constant(vector: Tensor):
+        def hook(_module: object, _inputs: object, output: object) -> object:
+            hidden = block_output(output)
+            hidden = hidden + vector.to(hidden.device, hidden.dtype)
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+        return hook
 
     def hook_for(layer: int, active: list[Steering]):
         def hook(_module: object, _inputs: object, output: object) -> object:
@@ -150,11 +166,18 @@ def steer(
     for steering in steerings:
         for layer in steering.layers:
             by_layer.setdefault(layer, []).append(steering)
-    handles = [lm.model.register_forward_pre_hook(track_offset, with_kwargs=True)]
+    hooks = {}
+    for layer, active in by_layer.items():
+        vector = _constant(active, layer)
+        hooks[layer] = hook_for(layer, active) if vector is None else add_constant(
+            vector.to(lm.device, lm.model.dtype)
+        )  # fmt: skip
+    handles = []
     try:
+        if any(s.positions != "all" for s in steerings):
+            handles.append(lm.model.register_forward_pre_hook(track_offset, with_kwargs=True))
         handles += [
-            lm.adapter.blocks[layer].register_forward_hook(hook_for(layer, active))
-            for layer, active in by_layer.items()
+            lm.adapter.blocks[layer].register_forward_hook(hook) for layer, hook in hooks.items()
         ]
         yield
     finally:

@@ -42,7 +42,15 @@ from ..errors import ReptuneError
 from ..models import BlockAdapter, LoadedModel, parse_layers
 from ..steering import generate
 from .config import TuneConfig
-from .losses import cosines, kl_retain, l2_retain, projection_loss, scheduled, token_loss
+from .losses import (
+    cosines,
+    kl_retain,
+    l2_retain,
+    next_token_columns,
+    projection_loss,
+    scheduled,
+    token_loss,
+)
 
 LOG_FILE = "train_log.jsonl"
 RECORD_FILE = "reptune.json"
@@ -255,17 +263,24 @@ class Trainer:
         targets = [ex.target for ex in examples] if self.config.uses_token else None
         return tokenize(self.lm, texts, self.positions, padding_side="right", targets=targets)
 
-    def _forward(self, batch: Batch) -> tuple[object, dict[int, Tensor]]:
+    def _forward(self, batch: Batch, **kwargs: object) -> tuple[object, dict[int, Tensor]]:
         with self.capture.active() as hidden, self.accelerator.autocast():
             try:
-                output = self.model(**batch.model_inputs(self.accelerator.device), use_cache=False)
+                output = self.model(
+                    **batch.model_inputs(self.accelerator.device), use_cache=False, **kwargs
+                )
             except _Stop:
                 output = None
         return output, hidden
 
     def _terms(self, batch: Batch, retain: Batch | None, step: int) -> dict[str, Tensor]:
         config, device = self.config, self.accelerator.device
-        output, hidden = self._forward(batch)
+        columns = None
+        if config.uses_token and self.lm.forward_accepts("logits_to_keep"):
+            columns = next_token_columns(batch.labels).to(device)
+        output, hidden = self._forward(
+            batch, **({} if columns is None else {"logits_to_keep": columns})
+        )
         terms: dict[str, Tensor] = {}
         rows = torch.arange(batch.input_ids.shape[0], device=device).unsqueeze(1)
         index = batch.positions.to(device)
@@ -282,7 +297,7 @@ class Trainer:
                 ]
             ).mean()
         if config.uses_token:
-            terms["token"] = token_loss(output.logits, batch.labels.to(device))
+            terms["token"] = token_loss(output.logits, batch.labels.to(device), columns)
         if retain is not None:
             terms["retain"] = self._retain_term(retain)
         return terms
