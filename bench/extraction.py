@@ -19,6 +19,7 @@ import torch
 
 import reptune.directions
 from reptune import LoadedModel, Position
+from reptune.activations import _common, encode, plan_batches
 from reptune.behaviors import honesty
 from reptune.data.schema import ContrastPair
 
@@ -108,48 +109,62 @@ def _padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
     return sum(len(rows) * max(lengths[i] for i in rows) for rows in batches)
 
 
-def _common_prefix(rows: list[list[int]]) -> int:
-    """Length of the token prefix all rows share."""
-    length = min(len(r) for r in rows)
-    return next((i for i in range(length) if len({r[i] for r in rows}) > 1), length)
+def _distinct_prefix_tokens(ids: list[list[int]]) -> int:
+    """Tokens a causal model must run at least: each distinct prefix once (the size of the texts'
+    token trie; texts sorted, each adds what it does not share with the one before)."""
+    ordered = sorted(ids)
+    return sum(
+        len(row) - (_common(row, before) if before else 0)
+        for row, before in zip(ordered, [None, *ordered[:-1]], strict=True)
+    )
 
 
 def _chunks(order: list[int], size: int) -> list[list[int]]:
     return [order[s : s + size] for s in range(0, len(order), size)]
 
 
+def _planned_tokens(lm: LoadedModel, texts: list[str], batch: int) -> int:
+    """Tokens reptune's forward passes run: each batch's shared prefix once (once in a row for
+    batches with the same prefix), then every row from there, padded to the batch's longest."""
+    rows = encode(lm, texts, [Position(-1)])
+    total, prefix = 0, ()
+    for batch_rows, shared in plan_batches(rows, batch, share_prefix=True):
+        if shared and rows[batch_rows[0]].ids[:shared] != prefix:
+            prefix = rows[batch_rows[0]].ids[:shared]
+            total += shared
+        total += len(batch_rows) * max(len(rows[i].ids) - shared for i in batch_rows)
+    return total
+
+
 def work(lm: LoadedModel, pairs: Sequence[ContrastPair], layers: list[int], batch: int) -> dict:
     """Real tokens, and the model FLOPs each tool's forward passes spend (padding, depth, head).
 
-    reptune sorts by text length and stops after the last requested block; repeng pads pairs in order
-    and runs the whole model with its output head; steering-vectors pads positives and negatives
-    in separate batches and also runs the whole model.
+    reptune runs each batch's shared prefix (chat template and persona) once and stops after the
+    last requested block; repeng pads pairs in order and runs the whole model with its output head
+    for every token; steering-vectors pads positives and negatives in separate batches and also
+    runs the whole model. The work the task needs: each distinct token prefix once, through the
+    blocks up to the last one read.
     """
     texts = [lm.render(p.positive) for p in pairs] + [lm.render(p.negative) for p in pairs]
-    lengths = [len(ids) for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    lengths = [len(row) for row in ids]
     n = len(pairs)
     blocks = lm.adapter.blocks
     needed_weights = sum(weights(blocks[i]) for i in range(max(layers) + 1))
     all_weights = weights(blocks)
     head = output_weights(lm.model)
-    by_length = _chunks(sorted(range(len(texts)), key=lambda i: -len(texts[i])), batch)
     pairs_in_order = _chunks([i for k in range(n) for i in (k, n + k)], batch)
     pos_then_neg = [
         rows for chunk in _chunks(list(range(n)), batch) for rows in (chunk, [n + i for i in chunk])
     ]
-    tokens = sum(lengths)
-    ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
-    shared = [_common_prefix(ids[:n]), _common_prefix(ids[n:])]
+    distinct = _distinct_prefix_tokens(ids)
     return {
         "texts": len(texts),
-        "tokens": tokens,
-        # every positive (negative) text starts with the same tokens: the chat template, the
-        # persona and the question's opening; computed once per side, they would not be recomputed
-        "shared_prefix_tokens": shared,
-        "tokens_without_shared_prefix": tokens - (n - 1) * sum(shared),
-        "needed_flops": forward_flops(needed_weights, tokens),
+        "tokens": sum(lengths),
+        "distinct_prefix_tokens": distinct,
+        "needed_flops": forward_flops(needed_weights, distinct),
         "flops": {
-            "reptune": forward_flops(needed_weights, _padded_tokens(lengths, by_length)),
+            "reptune": forward_flops(needed_weights, _planned_tokens(lm, texts, batch)),
             "repeng": forward_flops(all_weights, _padded_tokens(lengths, pairs_in_order), head),
             "steering-vectors": forward_flops(
                 all_weights, _padded_tokens(lengths, pos_then_neg), head

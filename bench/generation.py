@@ -11,9 +11,12 @@ folding is timed once on its own, as it is done once per model.
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
+import numpy as np
 import repeng
 import steering_vectors
 import torch
@@ -68,6 +71,9 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
         folded = reptune.fold(lm, steering)
         fold_seconds[label] = time.perf_counter() - start
         calls.update(_steered(label, lm, steering, added, folded, length, generate))
+        step_costs = decoding_steps(
+            lm, batch, _attached(label, lm, steering, added, folded, length), sizes.reps
+        )
 
     load_before = load_average()
     times = interleaved(calls, sizes.reps)
@@ -94,6 +100,7 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
         ],
         "fold_seconds": fold_seconds,
         "tools": tools,
+        "decoding_step": step_costs,
         "load_average": {"before": load_before, "after": load_after},
     }
 
@@ -135,3 +142,89 @@ def _steered(
         f"{label} | steering-vectors": with_steering_vectors,
         f"{label} | reptune folded": lambda: generate(f"{label} | reptune folded", folded),
     }
+
+
+def _attached(
+    label: str,
+    lm: LoadedModel,
+    steering: Steering,
+    added: dict[int, torch.Tensor],
+    folded: torch.nn.Module,
+    length: int,
+) -> dict[str, Callable[[], AbstractContextManager[torch.nn.Module]]]:
+    """Each tool's steering held attached: entering gives the module to call."""
+
+    @contextmanager
+    def with_repeng() -> Iterator[torch.nn.Module]:
+        control = repeng.ControlModel(lm.model, list(added))
+        try:
+            vector = repeng.ControlVector(
+                lm.model.config.model_type, {k: v.numpy() for k, v in added.items()}
+            )
+            control.set_control(vector, 1.0)
+            yield control
+        finally:
+            control.unwrap()
+
+    @contextmanager
+    def with_hooks(context: AbstractContextManager[object]) -> Iterator[torch.nn.Module]:
+        with context:
+            yield lm.model
+
+    return {
+        "plain": lambda: nullcontext(lm.model),
+        f"{label} | reptune": lambda: with_hooks(reptune.steer(lm, steering, prompt_length=length)),
+        f"{label} | repeng": with_repeng,
+        f"{label} | steering-vectors": lambda: with_hooks(
+            steering_vectors.SteeringVector(added).apply(lm.model)
+        ),
+        f"{label} | reptune folded": lambda: nullcontext(folded),
+    }
+
+
+@torch.inference_mode()
+def decoding_steps(
+    lm: LoadedModel,
+    batch: reptune.activations.Batch,
+    tools: dict[str, Callable[[], AbstractContextManager[torch.nn.Module]]],
+    rounds: int,
+    steps: int = 20,
+) -> dict[str, dict[str, float]]:
+    """Seconds of one decoding step (the batch's next token over its cached prompt), per tool.
+
+    What a generate call repeats 64 times, measured without the rest of generate: each round
+    attaches every tool in turn (in an order that turns every round) and times ``steps`` single
+    steps (the cache cropped back after each), so the overhead is a median of many paired short
+    calls rather than of a few long ones.
+    """
+    prompt = lm.model(**batch.model_inputs(lm.device), use_cache=True)
+    cache = prompt[lm.cache_argument]
+    next_ids = prompt.logits[:, -1:].argmax(-1)
+    mask = torch.cat([batch.attention_mask, batch.attention_mask.new_ones(len(next_ids), 1)], 1)
+    positions = mask.sum(1, keepdim=True) - 1
+    inputs = {"input_ids": next_ids, "attention_mask": mask, "position_ids": positions}
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    names = list(tools)
+    for round_ in range(rounds + 1):  # the first round is a warm-up
+        # the order turns every round, so no tool always follows the same one
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            with tools[name]() as model:
+                for _ in range(steps):
+                    start = time.perf_counter()
+                    model(**inputs, use_cache=True, **{lm.cache_argument: cache})
+                    times[name].append(time.perf_counter() - start)
+                    cache.crop(-1)
+    plain = np.array(times["plain"][steps:])
+    result = {}
+    for name, seconds in times.items():
+        ratios = np.array(seconds[steps:]) / plain - 1
+        # a 95% bootstrap interval of the paired median (seeded: the report is reproducible)
+        draws = np.random.default_rng(0).choice(ratios, (2000, len(ratios)))
+        low, high = np.percentile(np.median(draws, axis=1), [2.5, 97.5])
+        result[name] = {
+            "median_ms": 1e3 * statistics.median(seconds[steps:]),
+            "overhead_paired": float(np.median(ratios)),
+            "overhead_interval": [float(low), float(high)],
+            "calls": len(ratios),
+        }
+    return result

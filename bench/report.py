@@ -84,8 +84,10 @@ def _extraction(e: dict, peak: float) -> tuple[list[str], dict]:
     lines += [
         "",
         "GFLOPs spent count each tool's forward passes as it runs them (padding, depth, output "
-        f"head); the fraction of the limit counts only the work the task needs "
-        f"({work['needed_flops'] / 1e9:.0f} GFLOP: real tokens through blocks 0-{e['layers'][1]}).",
+        "head, prefixes run again); the fraction of the limit counts only the work the task needs "
+        f"({work['needed_flops'] / 1e9:.0f} GFLOP: each distinct token prefix once, "
+        f"{work['distinct_prefix_tokens']} of the {work['tokens']} tokens, through blocks "
+        f"0-{e['layers'][1]}).",
         "",
         "Like for like (cosine per layer, sign-aligned, min / median over the blocks):",
         "",
@@ -97,19 +99,13 @@ def _extraction(e: dict, peak: float) -> tuple[list[str], dict]:
     ratio = tools[faster]["median_s"] / tools["reptune"]["median_s"]
     less_work = work["flops"][faster] / work["flops"]["reptune"]
     why = (
-        f"reptune does {less_work:.2f}x less work ({faster} also runs the output head and the "
-        f"last block, and pads unsorted batches) and runs it at {ratio / less_work:.2f}x the "
-        f"FLOP/s; the rest is the forward pass through blocks 0-{e['layers'][1]} that every tool "
-        f"runs, at {100 * work['needed_flops'] / tools['reptune']['median_s'] / peak:.0f}% of "
-        "the matmul limit"
+        f"reptune does {less_work:.2f}x less work ({faster} also recomputes the chat template "
+        "and persona every text starts with, runs the last block and the output head, and pads "
+        f"batches in pair order) and runs it at {ratio / less_work:.2f}x the FLOP/s; its "
+        "forward passes reach "
+        f"{100 * work['needed_flops'] / tools['reptune']['median_s'] / peak:.0f}% of the matmul "
+        "limit on the work the task needs"
     )
-    if "shared_prefix_tokens" in work:
-        cut = 1 - work["tokens_without_shared_prefix"] / work["tokens"]
-        why += (
-            f". Every text of one side starts with the same first {min(work['shared_prefix_tokens'])} "
-            "tokens (template, persona, question opening), which all three recompute for every "
-            f"text: computing them once would cut the needed work by {100 * cut:.0f}%"
-        )
     return lines, {"faster": faster, "ratio": ratio, "why": why}
 
 
@@ -156,7 +152,33 @@ def _generation(g: dict) -> tuple[list[str], dict]:
         "(zero) bias: transformers has no switch for one projection or one block.",
         "",
     ]
-    return lines, {"by_setting": verdicts, "spread": spread}
+    steps = g.get("decoding_step")
+    if not steps:
+        return lines, {"by_setting": verdicts, "spread": spread, "per_step": False}
+    lines += [
+        "One decoding step on its own (the batch's next token over its cached prompt, what a "
+        "generate call repeats for every new token), each tool attached in turn and timed over "
+        "many short calls, paired with the plain model's calls of the same round:",
+        "",
+        "| setting | tool | median ms per step | overhead vs plain (paired median, 95% bootstrap "
+        "interval) |",
+        "|---|---|---|---|",
+    ]
+    verdicts, intervals = {}, {}
+    for name, row in steps.items():
+        if name == "plain":
+            lines.append(f"| - | plain transformers | {row['median_ms']:.2f} | - |")
+            continue
+        label, tool = name.split(" | ")
+        low, high = row["overhead_interval"]
+        lines.append(
+            f"| {label} | {tool} | {row['median_ms']:.2f} | {_pct(row['overhead_paired'])} "
+            f"[{_pct(low)}, {_pct(high)}] |"
+        )
+        verdicts.setdefault(label, {})[tool] = row["overhead_paired"]
+        intervals.setdefault(label, {})[tool] = row["overhead_interval"]
+    lines.append("")
+    return lines, {"by_setting": verdicts, "intervals": intervals, "per_step": True}
 
 
 def _tuning(t: dict, peak: float) -> tuple[list[str], dict]:
@@ -277,20 +299,32 @@ def render(r: dict) -> str:
             own = tools["reptune"]
             peers = {p: tools[p] for p in PEERS}
             ok = own <= 0.05 and all(own < v for v in peers.values())
-            resolved = max(abs(v) for v in tools.values()) > g["spread"]
-            targets.append(
-                f"| steering overhead <= 5% and below each peer's, {label} | reptune "
-                f"{_pct(own)}; "
-                + "; ".join(f"{p} {_pct(v)}" for p, v in peers.items())
-                + f"; folded {_pct(tools['reptune folded'])} | {_verdict(ok)} | every tool adds "
-                "one vector per steered block per decoding step, small next to the forward pass; "
-                + (
-                    "the differences between tools are smaller than the run-to-run spread "
-                    f"({100 * g['spread']:.0f}%), so this run does not rank them"
-                    if not resolved
-                    else f"run-to-run spread {100 * g['spread']:.0f}%"
+            if g["per_step"]:
+                bounds = g["intervals"][label]
+                ranked = all(bounds["reptune"][1] < bounds[p][0] for p in peers)
+                why = (
+                    "reptune's interval lies below each peer's"
+                    if ranked
+                    else "the tools' intervals overlap, so this run does not rank them"
                 )
-                + " |"
+                measured = "per decoding step: " + "; ".join(
+                    f"{tool} {_pct(v)} [{_pct(bounds[tool][0])}, {_pct(bounds[tool][1])}]"
+                    for tool, v in tools.items()
+                )
+            else:
+                resolved = max(abs(v) for v in tools.values()) > g["spread"]
+                why = (
+                    f"run-to-run spread {100 * g['spread']:.0f}%"
+                    if resolved
+                    else "the differences between tools are smaller than the run-to-run spread "
+                    f"({100 * g['spread']:.0f}%), so this run does not rank them"
+                )
+                measured = "; ".join(f"{tool} {_pct(v)}" for tool, v in tools.items())
+            targets.append(
+                f"| steering overhead <= 5% and below each peer's, {label} | {measured} | "
+                f"{_verdict(ok)} | every tool adds one vector per steered block per decoding step "
+                f"(a Python hook or wrapper call: microseconds against a step of milliseconds); "
+                f"{why} |"
             )
     if "tuning" in r:
         part, t = _tuning(r["tuning"], limit(r))

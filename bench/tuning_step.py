@@ -34,6 +34,7 @@ from reptune.behaviors import honesty
 from reptune.data.schema import TuneExample
 from reptune.models import parse_layers
 from reptune.tuning.config import TuneConfig
+from reptune.tuning.losses import next_token_columns
 from reptune.tuning.trainer import Trainer
 
 from .common import Sizes, load_average, peak_rss_mb, set_threads, summary
@@ -190,36 +191,43 @@ def check(mode: str, directions_path: str) -> dict[str, object]:
     return result
 
 
-def step_flops(lm: LoadedModel, mode: str, tokens: int, procedure: str) -> float:
+def step_flops(lm: LoadedModel, mode: str, procedure: str) -> float:
     """Model FLOPs of one step (see :mod:`bench.flops` for the counting rule).
 
-    reptune: one forward (stopping after the last target block when there is no token loss) and
-    one backward. The paper: a full forward with the output head, the token loss's backward, and
-    the projection loss's backward through the target blocks a second time.
+    reptune: one forward (stopping after the last target block when there is no token loss, and
+    with the output head only on the columns whose next token is a target) and one backward. The
+    paper: a full forward with the output head on every token, the token loss's backward, and the
+    projection loss's backward through the target blocks a second time.
     """
     config = tune_config(mode)
     layers = parse_layers(config.layers, lm.num_layers)
-    blocks = lm.adapter.blocks
-    w = [weights(b) for b in blocks]
+    tokens, head_tokens = batch_tokens(lm, mode)
+    if procedure == "paper":
+        head_tokens = tokens
+    w = [weights(b) for b in lm.adapter.blocks]
     head = output_weights(lm.model)
     first, last = min(layers), max(layers)
     tuned = sum(w[first : last + 1])
-    full_forward = 2 * (sum(w) + head)
     if mode == "rep+token":
-        backward = 2 * (sum(w[first:]) + head) + 2 * tuned  # input grads + weight grads
-        second = 4 * tuned if procedure == "paper" else 0  # projection backward again
-        return float((full_forward + backward + second) * tokens)
-    forward = full_forward if procedure == "paper" else 2 * sum(w[: last + 1])
+        forward = 2 * sum(w) * tokens + 2 * head * head_tokens
+        backward = 2 * sum(w[first:]) * tokens + 2 * head * head_tokens + 2 * tuned * tokens
+        second = 4 * tuned * tokens if procedure == "paper" else 0  # projection backward again
+        return float(forward + backward + second)
+    forward = 2 * (sum(w) + head) if procedure == "paper" else 2 * sum(w[: last + 1])
     return float((forward + 4 * tuned) * tokens)
 
 
-def batch_tokens(lm: LoadedModel, mode: str) -> int:
-    """Real tokens in the step's batch (prompts, plus the answer tokens with a token loss)."""
+def batch_tokens(lm: LoadedModel, mode: str) -> tuple[int, int]:
+    """Real tokens in the step's batch (prompts, plus the answer tokens with a token loss), and
+    the positions reptune runs the output head on (rows x columns followed by a target)."""
     config = tune_config(mode)
     batch = examples()
     targets = [ex.target for ex in batch] if config.uses_token else None
-    tokens = tokenize(lm, [lm.render(ex.prompt) for ex in batch], targets=targets)
-    return int(tokens.attention_mask.sum())
+    tokens = tokenize(
+        lm, [lm.render(ex.prompt) for ex in batch], padding_side="right", targets=targets
+    )
+    kept = len(batch) * len(next_token_columns(tokens.labels)) if config.uses_token else 0
+    return int(tokens.attention_mask.sum()), kept
 
 
 def _check(mode: str, directions_path: str) -> dict[str, object]:
@@ -259,14 +267,14 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
             finally:
                 for worker in workers.values():
                     worker.close()
-            tokens = batch_tokens(lm, mode)
-            needed = step_flops(lm, mode, tokens, "reptune")
+            tokens = batch_tokens(lm, mode)[0]
+            needed = step_flops(lm, mode, "reptune")
             tools = {}
             for tool, answered in answers.items():
                 row = summary([a["s"] for a in answered])
                 row["peak_rss_mb"] = answered[-1]["peak_rss_mb"]
                 row["setup_rss_mb"] = workers[tool].setup["setup_rss_mb"]
-                row["flops"] = step_flops(lm, mode, tokens, tool)
+                row["flops"] = step_flops(lm, mode, tool)
                 tools[tool] = row
             paired = sorted(
                 p["s"] / r["s"] for p, r in zip(answers["paper"], answers["reptune"], strict=True)
