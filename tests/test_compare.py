@@ -271,7 +271,7 @@ def test_summary_states_each_attack_and_each_tuned_model_against_untuned(attacke
 def test_compare_flags_turn_attacks_and_the_harness_on_and_off(
     flags, attacks, tasks, monkeypatch, capsys, tmp_path
 ):
-    from reptune import cli
+    from reptune.cli import evaluate as cli_evaluate
     from test_cli import run
 
     seen: list[CompareConfig] = []
@@ -280,7 +280,7 @@ def test_compare_flags_turn_attacks_and_the_harness_on_and_off(
         seen.append(config)
         raise ReptuneError("stopped before running")
 
-    monkeypatch.setattr(cli, "run_compare", stop)
+    monkeypatch.setattr(cli_evaluate, "run_compare", stop)
     code, _, err = run(monkeypatch, capsys, "compare", "--out", str(tmp_path), *flags)
     assert code == 2 and "stopped before running" in err
     assert seen[0].attacks is attacks and seen[0].harness_tasks == tasks

@@ -1,0 +1,213 @@
+"""Commands that score models: eval (one model) and compare (the paper's conditions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._io import check_output, write_json
+from ..behaviors import behavior as behavior_module
+from ..behaviors import general_knowledge
+from ..behaviors.general_knowledge import passage_text
+from ..compare import CompareConfig, run_compare
+from ..data import read_items
+from ..directions import DirectionSet
+from ..errors import ReptuneError
+from ..evaluation import harness
+from ..evaluation.benchmarks import corpus_text, load_truthfulqa
+from ..evaluation.suite import evaluate
+from ..evaluation.twochoice import from_items
+from ..evaluation.twochoice import score as score_two_choice
+from ..models import parse_layers
+from ..report import write_report
+from ..steering import Steering
+from ._app import ModelOptions, _from_flags, _set_threads, app, console, model_options
+
+LmEvalLimitOpt = Annotated[
+    int | None, typer.Option("--lm-eval-limit", help="At most this many items per task.")
+]
+
+
+@app.command("eval")
+@model_options()
+def eval_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Results JSON file to write.")],
+    items: Annotated[
+        Path | None,
+        typer.Option(help="JSONL items question/correct/incorrect (default: built-in test split)."),
+    ] = None,
+    behavior: Annotated[
+        str, typer.Option(help="Built-in behaviour for the default items.")
+    ] = "honesty",
+    directions: Annotated[
+        Path | None, typer.Option("--directions", help="Evaluate steered with this direction set.")
+    ] = None,
+    layers: Annotated[str | None, typer.Option(help="Steered layers (with --directions).")] = None,
+    multiplier: Annotated[
+        float, typer.Option(help="Steering strength, relative to the layer's residual norm.")
+    ] = 0.0,
+    capability: Annotated[
+        bool, typer.Option("--capability", help="Also score the built-in general-knowledge items.")
+    ] = False,
+    truthfulqa: Annotated[
+        Path | None, typer.Option(help="BIG-bench task_mc.json of TruthfulQA for MC1.")
+    ] = None,
+    perplexity_text: Annotated[
+        str | None,
+        typer.Option("--perplexity", help="Text file, 'builtin' passages, or 'wikitext' (hub)."),
+    ] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option(help="Also score with letter (A/B log-prob) or generate (keyword rule)."),
+    ] = None,
+    lm_eval: Annotated[
+        str | None,
+        typer.Option(
+            "--lm-eval",
+            help="Also run lm-evaluation-harness tasks, comma-separated: hub names (arc_easy, "
+            "hellaswag, mmlu) or offline reptune_general_knowledge. Needs reptune[harness].",
+        ),
+    ] = None,
+    lm_eval_limit: LmEvalLimitOpt = None,
+    overwrite: bool = False,
+    *,
+    model_opts: ModelOptions,
+) -> None:
+    """Evaluate one model (optionally steered) and write every figure with its interval and n."""
+    for name in scorer or []:
+        if name not in ("letter", "generate", "text"):
+            raise ReptuneError(f"--scorer {name!r} is not one of letter, generate, text")
+    check_output(out, overwrite)
+    if (directions is None) != (layers is None):
+        raise ReptuneError("--directions and --layers go together (steered evaluation)")
+    if lm_eval_limit is not None and lm_eval is None:
+        raise ReptuneError("--lm-eval-limit goes with --lm-eval TASKS")
+    tasks = (
+        harness.requested_tasks(lm_eval.split(","), lm_eval_limit) if lm_eval is not None else []
+    )
+    data = read_items(items) if items else behavior_module(behavior or "honesty").items("test")
+    tqa = load_truthfulqa(truthfulqa) if truthfulqa else []
+    text = None
+    if perplexity_text is not None:
+        text = passage_text() if perplexity_text == "builtin" else corpus_text(perplexity_text)
+    lm = model_opts.load()
+    steerings: tuple[Steering, ...] = ()
+    if directions is not None and layers is not None:
+        ds = DirectionSet.load(directions)
+        ds.check_compatible(lm)
+        chosen = parse_layers(layers, lm.num_layers, "--layers")
+        steerings = (Steering(ds, tuple(chosen), multiplier),)
+    with console.status("evaluating"):
+        result = evaluate(
+            lm, data, *steerings, capability=general_knowledge.items() if capability else (),
+            perplexity_text=text, truthfulqa=tqa,
+        )  # fmt: skip
+        for name in scorer or []:
+            result[f"scorer_{name}"] = score_two_choice(
+                lm, from_items(data), *steerings, scorer=name
+            )
+    if tasks:  # outside the status spinner: the harness draws its own progress bars
+        result["lm_eval"] = harness.run_harness(lm, tasks, *steerings, limit=lm_eval_limit)
+    result["model"] = lm.name
+    result["steering"] = (
+        {"directions": str(directions), "layers": layers, "multiplier": multiplier}
+        if steerings
+        else None
+    )
+    write_json(out, result)
+    low, high = result["honest_rate_interval"]
+    console.print(
+        f"honest {result['honest_rate']:.3f} [{low:.3f}, {high:.3f}], lie {result['lie_rate']:.3f} "
+        f"(n={result['n']}, answer-text scorer) -> {out}"
+    )
+    for line in harness.summary(result["lm_eval"]) if tasks else []:
+        console.print(line)
+
+
+@app.command()
+@model_options("model", "threads")
+def compare(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for results.json and the report.")
+    ] = Path("runs/compare"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of compare options; flags win.")
+    ] = None,
+    behavior: Annotated[str | None, typer.Option(help="honesty or sentiment.")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small budgets: about 12 minutes on 2 idle CPU cores.")
+    ] = False,
+    directions: Annotated[
+        Path | None, typer.Option("--directions", help="Use these directions (default: extract).")
+    ] = None,
+    holdout: Annotated[
+        list[str] | None, typer.Option(help="Category never trained on (repeatable).")
+    ] = None,
+    steer_layer: Annotated[
+        int | None, typer.Option(help="Steering block (default: sweep).")
+    ] = None,
+    multiplier: Annotated[
+        float | None, typer.Option(help="Relative steering strength (default: sweep).")
+    ] = None,
+    no_controls: Annotated[
+        bool, typer.Option("--no-controls", help="Skip the random-direction controls.")
+    ] = False,
+    no_frontier: Annotated[
+        bool, typer.Option("--no-frontier", help="Skip the effect-versus-cost frontier.")
+    ] = False,
+    keep_models: Annotated[
+        bool, typer.Option("--keep-models", help="Keep the tuned models in OUT/models.")
+    ] = False,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint (…/v1) that judges replies pairwise."),
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
+    attacks: Annotated[
+        bool | None,
+        typer.Option(
+            "--attacks/--no-attacks",
+            help="GCG suffix, tamper and direction ablation on untuned, token-tuned + and "
+            "rep-tuned +v (default: on, off with --quick).",
+        ),
+    ] = None,
+    lm_eval: Annotated[
+        str | None,
+        typer.Option(
+            "--lm-eval",
+            help="lm-evaluation-harness tasks scored on every condition, comma-separated "
+            "(default: reptune_general_knowledge, none with --quick; '' = none).",
+        ),
+    ] = None,
+    lm_eval_limit: LmEvalLimitOpt = None,
+    overwrite: bool = False,
+    *,
+    model_opts: ModelOptions,
+) -> None:
+    """The paper's comparison with controls: untuned, steered, representation- and token-tuned."""
+    flags = {
+        "behavior": behavior, "holdout": holdout, "steer_layer": steer_layer,
+        "multiplier": multiplier, "quick": quick or None,
+        "controls": False if no_controls else None, "keep_models": keep_models or None,
+        "frontier": False if no_frontier else None,
+        "judge_url": judge_url, "judge_model": judge_model, "attacks": attacks,
+        "harness_tasks": [t.strip() for t in lm_eval.split(",") if t.strip()] if lm_eval is not None
+        else None,
+        "harness_limit": lm_eval_limit,
+    }  # fmt: skip
+    cfg = _from_flags(CompareConfig, config, flags)
+    _set_threads(model_opts.threads)
+    check_output(out / "results.json", overwrite)
+    ds = DirectionSet.load(directions) if directions else None
+    results = run_compare(
+        out, cfg, model=model_opts.model, directions=ds, overwrite=overwrite, log=console.print
+    )
+    paths = write_report(results, out)
+    for line in results["summary"]:
+        console.print(f"- {line}")
+    console.print(
+        f"{len(results['conditions'])} conditions in {results['seconds'] / 60:.1f} min; report: "
+        f"{paths['html']} and {paths['markdown']}"
+    )
