@@ -188,8 +188,9 @@ def _tuning(t: dict, peak: float) -> tuple[list[str], dict]:
         f"One optimizer step on the same batch of {t['batch']} built-in tuning examples, blocks "
         f"{t['layers'][0]}-{t['layers'][-1]} trained and targeted, last prompt token, projection "
         "loss `(1 - cos(h, v)) / 2` averaged over the blocks, token loss weight 0.01, AdamW "
-        "lr 5e-5. reptune: `Trainer.step` (one summed backward; with no token loss it stops the "
-        "forward after the last target block); paper: `bench/tuning_step.py` `PaperProcedure` "
+        "lr 5e-5. reptune: `Trainer.step` (one summed backward; the output head only on the "
+        "columns a target token follows, and with no token loss the forward stops after the last "
+        "target block; fused AdamW); paper: `bench/tuning_step.py` `PaperProcedure` "
         "(full forward with `output_hidden_states`, token-loss backward with `retain_graph=True`, "
         "projection backward, one step). Each tool runs in its own worker process and the two "
         "take steps in turn; peak memory is the worker's peak resident size (VmHWM).",
@@ -299,6 +300,7 @@ def render(r: dict) -> str:
             own = tools["reptune"]
             peers = {p: tools[p] for p in PEERS}
             ok = own <= 0.05 and all(own < v for v in peers.values())
+            verdict = _verdict(ok)
             if g["per_step"]:
                 bounds = g["intervals"][label]
                 ranked = all(bounds["reptune"][1] < bounds[p][0] for p in peers)
@@ -307,6 +309,8 @@ def render(r: dict) -> str:
                     if ranked
                     else "the tools' intervals overlap, so this run does not rank them"
                 )
+                if bounds["reptune"][1] <= 0.05 and not ranked:
+                    verdict = "**<= 5% met; below the peers not resolved**"
                 measured = "per decoding step: " + "; ".join(
                     f"{tool} {_pct(v)} [{_pct(bounds[tool][0])}, {_pct(bounds[tool][1])}]"
                     for tool, v in tools.items()
@@ -322,7 +326,7 @@ def render(r: dict) -> str:
                 measured = "; ".join(f"{tool} {_pct(v)}" for tool, v in tools.items())
             targets.append(
                 f"| steering overhead <= 5% and below each peer's, {label} | {measured} | "
-                f"{_verdict(ok)} | every tool adds one vector per steered block per decoding step "
+                f"{verdict} | every tool adds one vector per steered block per decoding step "
                 f"(a Python hook or wrapper call: microseconds against a step of milliseconds); "
                 f"{why} |"
             )
@@ -333,12 +337,24 @@ def render(r: dict) -> str:
             rep, paper = m["tools"]["reptune"], m["tools"]["paper"]
             ok = m["speedup"] >= 1.5 and rep["peak_rss_mb"] <= paper["peak_rss_mb"]
             what = "the paper's loss" if mode == "rep+token" else "projection loss only"
+            why = (
+                f"the model FLOPs the paper's procedure spends are {m['flop_ratio']:.2f}x "
+                "reptune's: the most a step can gain at equal FLOP/s"
+            )
+            shown = m["reptune_profile"]
+            if shown.get("optimizer_s"):
+                # the optimizer step is the same work in both: it dilutes the FLOP ratio
+                optimizer = shown["optimizer_s"] / shown["wall_s"] * rep["median_s"]
+                model = rep["median_s"] - optimizer
+                bound = (model * m["flop_ratio"] + optimizer) / rep["median_s"]
+                why += (
+                    f"; the optimizer step, the same in both, is {100 * optimizer / rep['median_s']:.0f}% "
+                    f"of reptune's step, which lowers that bound to {bound:.2f}x"
+                )
             targets.append(
                 f"| tuning step >= 1.5x faster, no more peak memory ({what}) | {m['speedup']:.2f}x "
                 f"(paired {m['paired_speedup_median']:.2f}x); peak {rep['peak_rss_mb']:.0f} vs "
-                f"{paper['peak_rss_mb']:.0f} MB | {_verdict(ok)} | the model FLOPs the paper's "
-                f"procedure spends are {m['flop_ratio']:.2f}x reptune's: the most a step can gain "
-                "at equal FLOP/s |"
+                f"{paper['peak_rss_mb']:.0f} MB | {_verdict(ok)} | {why} |"
             )
     body += _gap(r)
     lines += [

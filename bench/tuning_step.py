@@ -55,7 +55,8 @@ def tune_config(mode: str) -> TuneConfig:
 
 
 class PaperProcedure:
-    """The paper's training step, on the same blocks, position, loss weights and optimizer."""
+    """The paper's training step, on the same blocks, position, loss weights and optimizer
+    (AdamW in torch's default implementation, as the paper's code builds it)."""
 
     def __init__(self, lm: LoadedModel, directions: DirectionSet, config: TuneConfig) -> None:
         self.lm, self.config = lm, config
