@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against the peers: set up bench/.venv (reptune editable + repeng + steering-vectors),
-# run every benchmark on the embedded model and rewrite BENCHMARKS.md (49 minutes on a busy 2-core machine).
+# run every benchmark on the embedded model and rewrite BENCHMARKS.md (19 minutes on 2 quiet cores).
 # Usage: bench/run.sh [--quick] [--only extraction,generation,tuning]
 #   --quick: tiny sizes (a smoke run), writes bench/.quick/BENCHMARKS.md instead.
 set -euo pipefail
