@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,27 @@ def test_load_model_reads_a_saved_local_folder(tmp_path: Path, llama_lm):
     ids = torch.tensor([[5, 6, 7]])
     assert torch.allclose(loaded.model(ids).logits, llama_lm.model(ids).logits, atol=1e-6)
     assert loaded.name == str(tmp_path)
+
+
+def test_loaded_weights_do_not_stay_mapped_from_the_safetensors_file(tmp_path: Path, llama_lm):
+    llama_lm.model.save_pretrained(tmp_path)
+    llama_lm.tokenizer.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path))
+    gc.collect()
+    weights = str((tmp_path / "model.safetensors").resolve())
+    with open("/proc/self/maps") as maps:
+        assert not [line for line in maps if line.rstrip().endswith(weights)]
+    assert loaded.num_layers == llama_lm.num_layers  # the loaded model is alive during the check
+
+
+def test_tied_embeddings_stay_tied_after_loading(tmp_path: Path):
+    gpt2 = make_tiny("gpt2")
+    assert gpt2.model.config.tie_word_embeddings
+    gpt2.model.save_pretrained(tmp_path)
+    gpt2.tokenizer.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path)).model
+    embedding, head = loaded.get_input_embeddings().weight, loaded.get_output_embeddings().weight
+    assert embedding.data_ptr() == head.data_ptr()
 
 
 def test_load_model_missing_path_is_a_clear_error(tmp_path: Path):

