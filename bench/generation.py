@@ -62,7 +62,18 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
             )
         outputs[name] = out[:, length:]
 
-    calls: dict[str, Callable[[], None]] = {"plain": lambda: generate("plain", lm.model)}
+    def generate_with(
+        name: str, attach: Callable[[], AbstractContextManager[torch.nn.Module]]
+    ) -> Callable[[], None]:
+        """A whole generate call with the tool attached inside the timed call."""
+
+        def call() -> None:
+            with attach() as model:
+                generate(name, model)
+
+        return call
+
+    calls: dict[str, Callable[[], None]] = {}
     fold_seconds: dict[str, float] = {}
     for label, layers, multiplier in SETTINGS:
         steering = Steering(directions, layers, multiplier)
@@ -70,10 +81,9 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
         start = time.perf_counter()
         folded = reptune.fold(lm, steering)
         fold_seconds[label] = time.perf_counter() - start
-        calls.update(_steered(label, lm, steering, added, folded, length, generate))
-        step_costs = decoding_steps(
-            lm, batch, _attached(label, lm, steering, added, folded, length), sizes.reps
-        )
+        attached = _attached(label, lm, steering, added, folded, length)
+        calls.update({name: generate_with(name, attach) for name, attach in attached.items()})
+        step_costs = decoding_steps(lm, batch, attached, sizes.reps)
 
     load_before = load_average()
     times = interleaved(calls, sizes.reps)
@@ -102,45 +112,6 @@ def run(lm: LoadedModel, directions: DirectionSet, sizes: Sizes) -> dict:
         "tools": tools,
         "decoding_step": step_costs,
         "load_average": {"before": load_before, "after": load_after},
-    }
-
-
-def _steered(
-    label: str,
-    lm: LoadedModel,
-    steering: Steering,
-    added: dict[int, torch.Tensor],
-    folded: torch.nn.Module,
-    length: int,
-    generate: Callable[[str, torch.nn.Module], None],
-) -> dict[str, Callable[[], None]]:
-    """The four steered calls of one setting, each adding ``added[layer]`` at its block."""
-
-    def with_reptune() -> None:
-        with reptune.steer(lm, steering, prompt_length=length):
-            generate(f"{label} | reptune", lm.model)
-
-    def with_repeng() -> None:
-        control = repeng.ControlModel(lm.model, list(added))
-        try:
-            vector = repeng.ControlVector(
-                lm.model.config.model_type, {k: v.numpy() for k, v in added.items()}
-            )
-            control.set_control(vector, 1.0)
-            generate(f"{label} | repeng", control)
-        finally:
-            control.unwrap()
-
-    def with_steering_vectors() -> None:
-        vector = steering_vectors.SteeringVector(added)
-        with vector.apply(lm.model):
-            generate(f"{label} | steering-vectors", lm.model)
-
-    return {
-        f"{label} | reptune": with_reptune,
-        f"{label} | repeng": with_repeng,
-        f"{label} | steering-vectors": with_steering_vectors,
-        f"{label} | reptune folded": lambda: generate(f"{label} | reptune folded", folded),
     }
 
 
