@@ -50,7 +50,7 @@ from .evaluation.judge import Judge, pairwise
 from .evaluation.likelihood import answer_margins, chat_kl, chat_texts
 from .evaluation.quality import reply_quality
 from .evaluation.sentiment import score_texts
-from .evaluation.stats import fisher_exact, mean_interval
+from .evaluation.stats import fisher_exact, interval_text, mean_interval
 from .evaluation.suite import text_rates
 from .evaluation.sweep import sweep
 from .inspection import diff_models, trace
@@ -741,10 +741,6 @@ def summarise(results: dict[str, Any]) -> list[str]:
     return lines + attack_sentences(results) + harness_sentences(results)
 
 
-def _rate(estimate: dict[str, Any]) -> str:
-    return f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
-
-
 def _versus(p: float, a: dict[str, Any], b: dict[str, Any]) -> str:
     """'higher than' / 'lower than' / 'not measurably different from', by a 0.05 test."""
     if p >= 0.05:
@@ -771,7 +767,7 @@ def attack_sentences(results: dict[str, Any]) -> list[str]:
         f"category items, applied unchanged to {gcg['n_test']} held-out items): lie rate with "
         "the suffix "
         + "; ".join(
-            f"{n} {_rate(a['gcg']['success_rate'])} (no suffix "
+            f"{n} {interval_text(a['gcg']['success_rate'])} (no suffix "
             f"{a['gcg']['test_without_suffix']['lie_rate']['value']:.2f}, random suffix "
             f"{a['gcg']['test_random_suffix']['lie_rate']['value']:.2f}; "
             f"{a['gcg']['seconds']:.0f} s)"
@@ -787,7 +783,7 @@ def attack_sentences(results: dict[str, Any]) -> list[str]:
         f"categories every {every}): "
         + "; ".join(
             f"{n}: a majority of lies {_majority(a['tamper'])}, final lie rate "
-            f"{_rate(a['tamper']['curve'][-1]['lie_rate'])}"
+            f"{interval_text(a['tamper']['curve'][-1]['lie_rate'])}"
             for n, a in attacks.items()
         )
         + "."
@@ -795,7 +791,7 @@ def attack_sentences(results: dict[str, Any]) -> list[str]:
     for n, a in attacks.items():
         parts = [
             f"{label}: honest rate {a['ablation']['unablated']['honest_rate']['value']:.2f} -> "
-            f"{c['honest_rate']['value']:.2f} (change {_rate(c['honest_rate_change'])}, "
+            f"{c['honest_rate']['value']:.2f} (change {interval_text(c['honest_rate_change'])}, "
             f"KL {c['kl']:.3f}; " + ("drops" if c["honest_rate_change"]["high"] < 0
                                      else "no measurable drop") + ")"
             for label, c in a["ablation"]["ablated"].items()

@@ -19,14 +19,11 @@ from matplotlib.figure import Figure  # noqa: E402
 from ._io import atomic_file, write_text  # noqa: E402
 from .compare import ATTACKS_FLAG, HARNESS_FLAG  # noqa: E402
 from .evaluation.frontier import METHOD_LABELS  # noqa: E402
+from .evaluation.stats import interval_text  # noqa: E402
 from .inspection import Trace, WeightDiff, fig_diff_summary, fig_heatmap, fig_lines  # noqa: E402
 from .inspection.trace import save_png, trace_html  # noqa: E402
 
 KL_LINE_LABEL = "KL read as real damage"
-
-
-def _interval(estimate: dict[str, float]) -> str:
-    return f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
 
 
 def _errors(estimates: list[dict[str, float]]) -> np.ndarray:
@@ -291,13 +288,13 @@ def _condition_rows(results: dict[str, Any]) -> list[list[str]]:
     for name, c in results["conditions"].items():
         rows.append([
             name,
-            _interval(c["held_out"]["honest_rate"]),
-            _interval(c["held_out"]["lie_rate"]),
+            interval_text(c["held_out"]["honest_rate"]),
+            interval_text(c["held_out"]["lie_rate"]),
             f"{c['held_out'].get('lie_rate_vs_untuned_p', float('nan')):.3g}",
-            _interval(c["in_distribution"]["honest_rate"]),
+            interval_text(c["in_distribution"]["honest_rate"]),
             f"{c['kl']:.3f}",
             f"{c['perplexity']:.2f}",
-            _interval(c["capability"]),
+            interval_text(c["capability"]),
             f"{c['quality']['degenerate_rate']['value']:.2f}",
         ])  # fmt: skip
     return rows
@@ -312,8 +309,8 @@ EFFECT_HEADER = ["condition", "effect", "random control", "specific effect", "KL
 
 def _effect_rows(results: dict[str, Any]) -> list[list[str]]:
     return [
-        [e["condition"], _interval(e["effect"]), _interval(e["control_effect"]),
-         _interval(e["specific_effect"]), f"{e['kl']:.3f}", f"{e['control_kl']:.3f}"]
+        [e["condition"], interval_text(e["effect"]), interval_text(e["control_effect"]),
+         interval_text(e["specific_effect"]), f"{e['kl']:.3f}", f"{e['control_kl']:.3f}"]
         for e in results["specific_effects"]
     ]  # fmt: skip
 
@@ -324,9 +321,9 @@ FRONTIER_HEADER = ["method", "side", "strength", "effect", "random control", "sp
 def _frontier_rows(results: dict[str, Any]) -> list[list[str]]:
     return [
         [METHOD_LABELS[p["method"]], "+v" if p["sign"] > 0 else "-v",
-         f"{p['strength']:g} ({p['strength_unit']})", _interval(p["effect"]),
-         _interval(p["control_effect"]) if p["controlled"] else "none",
-         _interval(p["specific_effect"]) if p["controlled"] else "n/a",
+         f"{p['strength']:g} ({p['strength_unit']})", interval_text(p["effect"]),
+         interval_text(p["control_effect"]) if p["controlled"] else "none",
+         interval_text(p["specific_effect"]) if p["controlled"] else "n/a",
          f"{p['kl']:.3f}", f"{p['control_kl']:.3f}" if p["controlled"] else "n/a"]
         for p in results.get("frontier", {}).get("points", [])
     ]  # fmt: skip
@@ -337,7 +334,7 @@ JUDGE_HEADER = ["condition", "preferred", "untuned preferred", "ties", "Wilcoxon
 
 def _judge_rows(results: dict[str, Any]) -> list[list[str]]:
     return [
-        [name, _interval(j["x_wins"]), _interval(j["y_wins"]), _interval(j["ties"]), f"{j['wilcoxon_p']:.3g}"]
+        [name, interval_text(j["x_wins"]), interval_text(j["y_wins"]), interval_text(j["ties"]), f"{j['wilcoxon_p']:.3g}"]
         for name, j in results.get("judge", {}).items()
     ]  # fmt: skip
 
@@ -438,16 +435,16 @@ def _attack_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[list[st
         gcg, tam = a["gcg"], a["tamper"]
         step = tam["steps_to_majority_lie"]
         rows.append([
-            name, _interval(gcg["success_rate"]), _interval(gcg["test_without_suffix"]["lie_rate"]),
-            _interval(gcg["test_random_suffix"]["lie_rate"]), repr(gcg["suffix"]),
+            name, interval_text(gcg["success_rate"]), interval_text(gcg["test_without_suffix"]["lie_rate"]),
+            interval_text(gcg["test_random_suffix"]["lie_rate"]), repr(gcg["suffix"]),
             f"{gcg['seconds']:.0f}", "never" if step is None else f"step {step}",
-            _interval(tam["curve"][-1]["lie_rate"]), f"{tam['seconds']:.0f}",
+            interval_text(tam["curve"][-1]["lie_rate"]), f"{tam['seconds']:.0f}",
         ])  # fmt: skip
         for kind, c in a["ablation"]["ablated"].items():
             ablation.append([
-                name, kind, _interval(c["honest_rate"]),
-                _interval(a["ablation"]["unablated"]["honest_rate"]),
-                _interval(c["honest_rate_change"]), f"{c['honest_rate_change_p']:.3g}",
+                name, kind, interval_text(c["honest_rate"]),
+                interval_text(a["ablation"]["unablated"]["honest_rate"]),
+                interval_text(c["honest_rate_change"]), f"{c['honest_rate_change_p']:.3g}",
                 f"{c['kl']:.3f}", f"{c['projection_after']['value']:.2g}",
             ])  # fmt: skip
     return rows, ablation
@@ -508,7 +505,7 @@ def _capability(results: dict[str, Any]) -> tuple[list[str], str]:
     rows = []
     for name, run in runs.items():
         cond = results["conditions"][name]
-        row = [name, f"{cond['perplexity']:.2f}", _interval(cond["capability"])]
+        row = [name, f"{cond['perplexity']:.2f}", interval_text(cond["capability"])]
         for task in tasks:
             t = run["tasks"].get(task, {})
             if t.get("acc") is None:

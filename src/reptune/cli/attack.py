@@ -16,6 +16,7 @@ from ..behaviors._splits import default_holdout, spread
 from ..data import read_items
 from ..directions import DirectionSet
 from ..errors import ReptuneError
+from ..evaluation.stats import Estimate
 from ..models import LoadedModel, parse_layers
 from ..steering import Steering
 from ._app import BehaviorOpt, DirectionsOpt, ModelOptions, app, console, model_options
@@ -54,7 +55,7 @@ def _write_attack(out: Path, result: dict, lm: LoadedModel, **extra: object) -> 
 
 
 def _rate(rate: dict) -> str:
-    return f"{rate['value']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}] (n={rate['n']})"
+    return str(Estimate(**rate))
 
 
 @attack_app.command("gcg")

@@ -33,6 +33,12 @@ class Estimate:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
+def interval_text(estimate: dict[str, float]) -> str:
+    """``value [low, high]`` of an estimate's dict (``Estimate.to_dict``), two decimals: the
+    short form sentences and tables use."""
+    return f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
+
+
 def wilson(successes: int, n: int, level: float = 0.95) -> Estimate:
     """A proportion with its Wilson score interval (sensible at 0, 1 and small n)."""
     if n <= 0:
