@@ -135,9 +135,11 @@ def test_shared_prefix_reads_the_same_values_and_norms_as_whole_texts(tiny_lm, p
 def test_shared_prefix_runs_the_common_tokens_once(llama_lm):
     seen = []
     handle = llama_lm.adapter.blocks[0].register_forward_hook(
-        lambda _m, _i, out: seen.append(int(out[0].shape[0] * out[0].shape[1]))
-        if isinstance(out, tuple)
-        else seen.append(out.shape[0] * out.shape[1])
+        lambda _m, _i, out: (
+            seen.append(int(out[0].shape[0] * out[0].shape[1]))
+            if isinstance(out, tuple)
+            else seen.append(out.shape[0] * out.shape[1])
+        )
     )
     try:
         capture(llama_lm, PERSONAS, [0], batch_size=4, progress=False, share_prefix=False)

@@ -9,11 +9,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from conftest import make_tiny
+from reptune.activations import tokenize
 from reptune.data.schema import Prompt, TuneExample
 from reptune.directions import DirectionSet
 from reptune.errors import ReptuneError
 from reptune.tuning import TuneConfig, projection_loss, tune
-from reptune.activations import tokenize
 from reptune.tuning.losses import next_token_columns, scheduled, token_loss
 from reptune.tuning.trainer import Trainer
 
@@ -341,7 +341,10 @@ def test_token_loss_on_the_kept_columns_equals_the_loss_on_all_logits(tiny_lm):
     if not tiny_lm.forward_accepts("logits_to_keep"):
         pytest.skip(f"{tiny_lm.name} computes every column's logits")
     batch = tokenize(
-        tiny_lm, ["a question", "a much longer question"], padding_side="right", targets=["yes", "no"]
+        tiny_lm,
+        ["a question", "a much longer question"],
+        padding_side="right",
+        targets=["yes", "no"],
     )
     inputs = batch.model_inputs(torch.device("cpu"))
     columns = next_token_columns(batch.labels)
@@ -360,9 +363,10 @@ def test_trainer_step_with_the_kept_columns_takes_the_step_of_the_full_loss(tmp_
         before = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
         trainer = Trainer(lm, directions_for(lm), EXAMPLES, config(mode="rep+token", steps=1),
                           tmp_path / f"run{keep}")  # fmt: skip
-        trainer._prepare_model()
         if not keep:
             trainer.lm.forward_accepts = lambda argument: False  # type: ignore[method-assign]
+        trainer._prepare_model()
+        assert trainer.keep_logits == keep
         trainer.step(0, [])
         return {n: p.detach() - before[n] for n, p in lm.model.named_parameters()}
 

@@ -331,7 +331,7 @@ def capture(
         for slot, layer in enumerate(layers)
     ]
     prefix: tuple[int, ...] = ()
-    cache, prefix_norms = DynamicCache(config=lm.model.config), torch.zeros_like(norm_sum)
+    cache, prefix_norms = None, torch.zeros_like(norm_sum)
     try:
         with progress_bar(progress) as bar:
             task = bar.add_task(description, total=len(texts))
@@ -364,15 +364,15 @@ def capture(
                 batch_values = torch.empty(
                     len(batch_rows), len(layers), len(positions), lm.hidden_size
                 )
-                mask = batch.model_inputs(lm.device)["attention_mask"]
+                inputs = batch.model_inputs(lm.device)
                 state.update(
                     picked=batch_values,
                     index=batch.positions.to(lm.device),
                     norms=norm_sum,
-                    real=non_sink_mask(mask)[:, shared:],
+                    real=non_sink_mask(inputs["attention_mask"])[:, shared:],
                 )
                 norm_count += int(state["real"].sum())
-                run(batch.model_inputs(lm.device), **kwargs)
+                run(inputs, **kwargs)
                 values[batch_rows] = batch_values
                 bar.advance(task, len(batch_rows))
     finally:

@@ -234,6 +234,8 @@ class Trainer:
             else None
         )
         self.capture = _Capture(self.lm.adapter.blocks, self.layers, stop)
+        # The token loss needs logits only where a target follows, when the model can say so.
+        self.keep_logits = config.uses_token and self.lm.forward_accepts("logits_to_keep")
         self.reference_capture = self.capture
         if self.reference is not None:
             blocks = BlockAdapter.for_model(self.reference, self.lm.blocks_path).blocks
@@ -281,7 +283,7 @@ class Trainer:
     def _terms(self, batch: Batch, retain: Batch | None, step: int) -> dict[str, Tensor]:
         config, device = self.config, self.accelerator.device
         columns = None
-        if config.uses_token and self.lm.forward_accepts("logits_to_keep"):
+        if self.keep_logits:
             columns = next_token_columns(batch.labels).to(device)
         output, hidden = self._forward(
             batch, **({} if columns is None else {"logits_to_keep": columns})
