@@ -324,7 +324,7 @@ def run_compare(
             progress=progress,
         )
     directions.check_compatible(base)
-    control = random_directions(directions, config.seed)
+    control = random_directions(directions, config.seed)[0]
     sets = _eval_sets(base, config, module, holdout)
     attack_sets = _attack_sets(config, module, holdout)
     validation_items = module.items("validation", holdout, config.seed)
