@@ -1,0 +1,172 @@
+"""The typed input of inference: per-item scores of every arm on the same items, with costs.
+
+Everything a verdict rests on is here and nothing else, so ``results.json`` can keep it and
+``reptune report`` can re-infer every claim without a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+METHOD_LABELS = {
+    "steered": "steering",
+    "rep-tuned": "representation tuning",
+    "token-tuned": "token-only tuning",
+}
+STRENGTH_UNITS = {
+    "steered": "x norm",
+    "rep-tuned": "steps",
+    "token-tuned": "steps",
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One arm on one item set: its per-item score (e.g. the answer-text margin) and its costs.
+
+    ``degenerate`` is the share of its replies that are degenerate, ``capability`` its accuracy
+    on capability items; None where not measured."""
+
+    scores: tuple[float, ...]
+    cost: float | None = None
+    degenerate: float | None = None
+    capability: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Measurement:
+        return cls(**data)
+
+
+def signed_effect(sign: int, scores: tuple[float, ...], base: tuple[float, ...]) -> np.ndarray:
+    """Per-item change from the untuned model, signed so that positive is the intended way."""
+    if len(scores) != len(base):
+        raise ValueError("an arm must be scored on the same items as the untuned model")
+    return sign * (np.asarray(scores) - np.asarray(base))
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A method at one strength toward one side, with its random-direction controls (same
+    layers, strength, steps and data; none for token-only tuning, which has no direction).
+
+    ``condition`` names the report's condition this arm is ("steered +v"); frontier-only points
+    have none."""
+
+    method: str
+    sign: int
+    strength: float
+    test: Measurement
+    controls: tuple[Measurement, ...] = ()
+    validation: Measurement | None = None
+    validation_controls: tuple[Measurement, ...] = ()
+    condition: str = ""
+
+    @property
+    def side(self) -> str:
+        return "+v" if self.sign > 0 else "-v"
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{METHOD_LABELS[self.method]} toward {self.side} at {self.strength:g} "
+            f"{STRENGTH_UNITS[self.method]}"
+        )
+
+    @property
+    def name(self) -> str:
+        return self.condition or self.label
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Arm:
+        validation = data.get("validation")
+        return cls(
+            **{
+                **data,
+                "test": Measurement.from_dict(data["test"]),
+                "controls": tuple(Measurement.from_dict(c) for c in data["controls"]),
+                "validation": None if validation is None else Measurement.from_dict(validation),
+                "validation_controls": tuple(
+                    Measurement.from_dict(c) for c in data["validation_controls"]
+                ),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What counts as damage: cost above ``max_cost``; at least ``max_degenerate`` of the
+    replies degenerate (and more than untuned's); capability below untuned's by more than
+    ``max_capability_drop``. ``equivalence_margin`` is the effect size "no difference" is
+    tested against (TOST), in the measure's units."""
+
+    max_cost: float = 0.5
+    cost_name: str = "KL"
+    max_degenerate: float = 0.5
+    max_capability_drop: float = 0.1
+    equivalence_margin: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Gates:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Every arm of one report, scored on the same test items (and validation items, where
+    strengths are picked) as the untuned model. ``clusters`` groups test items that share a
+    topic or template (None: every item is its own unit)."""
+
+    measure: str
+    base: Measurement
+    arms: tuple[Arm, ...]
+    base_validation: Measurement | None = None
+    clusters: tuple[str, ...] | None = None
+    gates: Gates = field(default_factory=Gates)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Evidence:
+        base_validation = data.get("base_validation")
+        clusters = data.get("clusters")
+        return cls(
+            measure=data["measure"],
+            base=Measurement.from_dict(data["base"]),
+            arms=tuple(Arm.from_dict(a) for a in data["arms"]),
+            base_validation=None
+            if base_validation is None
+            else Measurement.from_dict(base_validation),
+            clusters=None if clusters is None else tuple(clusters),
+            gates=Gates.from_dict(data["gates"]),
+        )
+
+    def damage(self, measured: Measurement) -> tuple[str, ...]:
+        """Why a measurement counts as damaged (empty: it does not)."""
+        g, base, reasons = self.gates, self.base, []
+        if measured.cost is not None and measured.cost > g.max_cost:
+            reasons.append(f"its {g.cost_name} {measured.cost:.2f} is above the cap {g.max_cost:g}")
+        if (
+            measured.degenerate is not None
+            and measured.degenerate >= g.max_degenerate
+            and measured.degenerate > (base.degenerate or 0.0)
+        ):
+            reasons.append(f"{measured.degenerate:.0%} of its replies are degenerate")
+        if (
+            measured.capability is not None
+            and base.capability is not None
+            and base.capability - measured.capability > g.max_capability_drop
+        ):
+            reasons.append(
+                f"its capability {measured.capability:.2f} is more than "
+                f"{g.max_capability_drop:g} below untuned's {base.capability:.2f}"
+            )
+        return tuple(reasons)

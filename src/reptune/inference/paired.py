@@ -1,0 +1,211 @@
+"""Paired tests on per-item scores: every arm of a comparison is measured on the same items, so
+each test works on per-item differences (item difficulty cancels) instead of comparing two means
+as if their items were unrelated.
+
+Each function returns a :class:`Test`: the estimate with its 95% interval, the statistic, its
+degrees of freedom, the two-sided p-value and the standard error, so the claim built on it can
+state all of them and the smallest effect the same test could have detected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import special
+from statsmodels.stats.contingency_tables import mcnemar
+
+from ..errors import ReptuneError
+from ..evaluation.stats import Estimate
+
+LEVEL = 0.95
+POWER = 0.8  # the power at which the smallest detectable effect is stated
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test's outcome. ``df`` is None for tests without a t reference (exact McNemar)."""
+
+    name: str
+    estimate: Estimate
+    statistic: float
+    df: float | None
+    p: float
+    se: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Test:
+        return cls(**{**data, "estimate": Estimate(**data["estimate"])})
+
+    def detectable(self, alpha: float) -> float:
+        """The smallest true effect this test finds with probability ``POWER`` at level
+        ``alpha`` (two-sided, normal approximation on this test's standard error)."""
+        if not math.isfinite(self.se):
+            return math.inf
+        return float((special.ndtri(1 - alpha / 2) + special.ndtri(POWER)) * self.se)
+
+
+def _t_test(name: str, mean: float, se: float, df: float, n: int) -> Test:
+    if se == 0.0:
+        p = 1.0 if mean == 0.0 else 0.0
+        return Test(
+            name,
+            Estimate(mean, mean, mean, n),
+            math.copysign(math.inf, mean) if mean else 0.0,
+            df,
+            p,
+            0.0,
+        )
+    t = mean / se
+    half = float(special.stdtrit(df, 0.5 + LEVEL / 2) * se)
+    p = float(2 * special.stdtr(df, -abs(t)))
+    return Test(
+        name, Estimate(mean, mean - half, mean + half, n), float(t), float(df), p, float(se)
+    )
+
+
+def cluster_variance(values: np.ndarray, clusters: Sequence[str] | None) -> tuple[float, float]:
+    """Variance of the mean of ``values`` and its degrees of freedom: item-level (n - 1), or
+    cluster-robust (CR1: items that share a topic or template are one unit, G - 1 df) when
+    ``clusters`` groups some items together."""
+    n = values.size
+    if clusters is None or len(set(clusters)) == n:
+        return float(values.var(ddof=1) / n), float(n - 1)
+    if len(clusters) != n:
+        raise ReptuneError(f"{len(clusters)} cluster ids for {n} items")
+    labels = np.unique(np.asarray(clusters), return_inverse=True)[1]
+    groups = int(labels.max()) + 1
+    if groups < 2:
+        raise ReptuneError("a cluster-robust interval needs at least two clusters")
+    sums = np.bincount(labels, weights=values - values.mean(), minlength=groups)
+    return float(groups / (groups - 1) * np.sum(sums**2) / n**2), float(groups - 1)
+
+
+def paired_mean(
+    differences: Sequence[float], clusters: Sequence[str] | None = None, name: str = "paired t"
+) -> Test:
+    """Mean of per-item differences against zero (a paired t test, cluster-robust with
+    ``clusters``)."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        raise ReptuneError("a paired test needs at least two items")
+    var, df = cluster_variance(d, clusters)
+    label = name if clusters is None or len(set(clusters)) == d.size else f"{name}, clustered"
+    return _t_test(label, float(d.mean()), math.sqrt(var), df, int(d.size))
+
+
+def _control_means(controls: Sequence[Sequence[float]], n: int) -> np.ndarray:
+    """The controls' per-item mean (zeros without controls): what ``v`` is measured against."""
+    c = np.asarray(controls, dtype=float).reshape(-1, n)
+    return c.mean(axis=0) if c.shape[0] else np.zeros(n)
+
+
+def _beyond(
+    d: np.ndarray,
+    draws: Sequence[np.ndarray],
+    clusters: Sequence[str] | None,
+    name: str,
+) -> Test:
+    """A paired mean whose variance adds, for each group of K control draws, the variance of
+    their K means divided by K (Satterthwaite's degrees of freedom for the sum)."""
+    if d.size < 2:
+        raise ReptuneError("a paired test needs at least two items")
+    items_var, items_df = cluster_variance(d, clusters)
+    parts = [(items_var, items_df)]
+    for c in draws:
+        if c.shape[0] > 1:
+            parts.append((float(c.mean(axis=1).var(ddof=1) / c.shape[0]), float(c.shape[0] - 1)))
+    total = sum(v for v, _ in parts)
+    denominator = sum(v**2 / df for v, df in parts)
+    df = total**2 / denominator if denominator > 0 else items_df
+    counts = [c.shape[0] for c in draws]
+    if any(k > 1 for k in counts):
+        name += " + variance across draws"
+    if any(k == 1 for k in counts):
+        name += " (one draw: its variance across draws is not estimated)"
+    return _t_test(name, float(d.mean()), math.sqrt(total), df, int(d.size))
+
+
+def _label(clusters: Sequence[str] | None, n: int, draws: Sequence[int]) -> str:
+    clustered = " (clustered)" if clusters is not None and len(set(clusters)) < n else ""
+    plural = "s" if draws != [1] else ""
+    return f"paired t over items{clustered} vs {'+'.join(map(str, draws))} control draw{plural}"
+
+
+def versus_controls(
+    effect: Sequence[float],
+    controls: Sequence[Sequence[float]],
+    clusters: Sequence[str] | None = None,
+) -> Test:
+    """The direction's per-item effect beyond the mean of K random-direction controls.
+
+    Estimate: mean over items of ``effect_i - mean_k control_ki``. Its variance has two parts:
+    the items' (the per-item differences, paired, cluster-robust with ``clusters``) and the
+    draws' (how much the K control means vary, divided by K), added, with Satterthwaite's degrees
+    of freedom. With one draw the second part cannot be estimated and the test is paired over
+    items only, which the test's name says."""
+    e = np.asarray(effect, dtype=float)
+    c = np.asarray(controls, dtype=float).reshape(-1, e.size)
+    return _beyond(
+        e - _control_means(c, e.size), [c], clusters, _label(clusters, e.size, [c.shape[0]])
+    )
+
+
+def difference_beyond_controls(
+    effect_a: Sequence[float],
+    controls_a: Sequence[Sequence[float]],
+    effect_b: Sequence[float],
+    controls_b: Sequence[Sequence[float]],
+    clusters: Sequence[str] | None = None,
+) -> Test:
+    """Method A's per-item specific effect minus method B's, on the same items: both methods'
+    control draws add their variance across draws."""
+    ea, eb = np.asarray(effect_a, dtype=float), np.asarray(effect_b, dtype=float)
+    ca = np.asarray(controls_a, dtype=float).reshape(-1, ea.size)
+    cb = np.asarray(controls_b, dtype=float).reshape(-1, eb.size)
+    d = (ea - _control_means(ca, ea.size)) - (eb - _control_means(cb, eb.size))
+    return _beyond(d, [ca, cb], clusters, _label(clusters, ea.size, [ca.shape[0], cb.shape[0]]))
+
+
+def rank_among(effect: Sequence[float], controls: Sequence[Sequence[float]]) -> int:
+    """The direction's rank (1 = largest mean effect) among itself and its controls."""
+    mean = float(np.mean(effect))
+    return 1 + sum(float(np.mean(c)) > mean for c in controls)
+
+
+def paired_change(before: Sequence[bool], after: Sequence[bool]) -> Test:
+    """Change of a rate on the same items (after - before), exact McNemar p-value and a Wald
+    interval with Agresti-Min's added half counts (sensible when few items change)."""
+    pairs = list(zip(before, after, strict=True))
+    n = len(pairs)
+    if n == 0:
+        raise ReptuneError("a rate change needs at least one item")
+    gained = sum(a and not b for b, a in pairs)
+    lost = sum(b and not a for b, a in pairs)
+    p = float(mcnemar([[0, gained], [lost, 0]], exact=True).pvalue) if gained + lost else 1.0
+    diff = (gained - lost) / n
+    g, lo, m = gained + 0.5, lost + 0.5, n + 2
+    centre = (g - lo) / m
+    se = math.sqrt(max((g + lo) - (g - lo) ** 2 / m, 0.0)) / m
+    half = special.ndtri(0.5 + LEVEL / 2) * se
+    estimate = Estimate(diff, max(-1.0, centre - half), min(1.0, centre + half), n)
+    return Test(
+        f"exact McNemar ({gained} gained, {lost} lost)", estimate, float(gained - lost), None, p, se
+    )
+
+
+def equivalence_p(test: Test, margin: float) -> float:
+    """TOST: the larger of the two one-sided p-values that the true effect lies inside
+    ``(-margin, +margin)``; small means "equivalent within the margin"."""
+    if test.df is None or not math.isfinite(test.se) or margin <= 0:
+        return 1.0
+    if test.se == 0.0:
+        return 0.0 if abs(test.estimate.value) < margin else 1.0
+    lower = special.stdtr(test.df, -(test.estimate.value + margin) / test.se)
+    upper = special.stdtr(test.df, (test.estimate.value - margin) / test.se)
+    return float(max(lower, upper))

@@ -1,0 +1,162 @@
+"""From evidence to the report's verdicts: every claim made, adjusted as one family, and the
+sentences that say what they show.
+
+Claims made: each condition's effect (beyond its random controls; whole effect for token-only
+tuning), each condition's change in the share of items on its side (McNemar, paired), each
+method's picked frontier point where it is not a condition, and every pair of controlled
+methods per side (which gives more specific effect). Nothing else in reptune words an effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .claims import ALPHA, METHOD, Claim, Family, adjust, p_name
+from .evidence import METHOD_LABELS, Arm, Evidence
+from .frontier import Pick, arm_claim, arm_damage, frontier_claims
+from .paired import paired_change
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The family of claims, the frontier's picks and the sentences, in report order."""
+
+    family: Family
+    picks: tuple[Pick, ...]
+    sentences: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "family": self.family.to_dict(),
+            "picks": [p.to_dict() for p in self.picks],
+            "sentences": list(self.sentences),
+        }
+
+
+def rate_claim(evidence: Evidence, arm: Arm) -> Claim:
+    """The share of items on the arm's side of the measure (score * sign > 0), against untuned."""
+    before = [s * arm.sign > 0 for s in evidence.base.scores]
+    after = [s * arm.sign > 0 for s in arm.test.scores]
+    test = paired_change(before, after)
+    name = arm.name
+    shares = f"{np.mean(before):.0%} -> {np.mean(after):.0%} of items"
+    return Claim(
+        f"rate:{name}", "rate", f"{name}, share of items on its side",
+        supports=f"{name} put more items on its side of {evidence.measure} than untuned ({shares})",
+        reverses=f"{name} put fewer items on its side of {evidence.measure} than untuned ({shares})",
+        test=test, damage=arm_damage(evidence, arm),
+    )  # fmt: skip
+
+
+def infer(evidence: Evidence, alpha: float = ALPHA, method: str = METHOD) -> Verdicts:
+    """Every claim of one report, adjusted together, and the sentences they support."""
+    claims: list[Claim] = []
+    known: dict[str, str] = {}
+    for arm in evidence.arms:
+        if arm.condition:
+            key = f"effect:{arm.condition}"
+            claims += [arm_claim(evidence, arm, key), rate_claim(evidence, arm)]
+            known[arm.name] = key
+    picks, extra = frontier_claims(evidence, known)
+    family = adjust(claims + extra, alpha, method)
+    lines = [family.get(f"effect:{a.condition}").words for a in evidence.arms if a.condition]
+    lines += [frontier_sentence(evidence, family, picks, sign) for sign in _signs(picks)]
+    if not any(c.decided for c in family.claims):
+        lines.append(no_effect_sentence(family))
+    lines.append(family.statement())
+    return Verdicts(family, tuple(picks), tuple(lines))
+
+
+def _signs(picks: list[Pick]) -> list[int]:
+    return sorted({p.sign for p in picks}, reverse=True)
+
+
+def no_effect_sentence(family: Family) -> str:
+    """What a report with no decided claim says: inconclusive, with how large an effect it could
+    have seen (not "null": absence of evidence is not evidence of absence)."""
+    effects = [
+        c for c in family.claims if c.kind in ("specific", "whole") and c.verdict != "damaged"
+    ]
+    if not effects:
+        return "No undamaged arm was left to test: the report makes no claim about an effect."
+    smallest = min(c.detectable for c in effects if c.detectable is not None)
+    equivalent = [c.subject for c in effects if c.verdict == "equivalent"]
+    tail = (
+        f"; equivalent to no effect within the margin: {', '.join(equivalent)}"
+        if equivalent
+        else ""
+    )
+    return (
+        "No claim is established: every effect is inconclusive at this family's level (the "
+        f"smallest effect any test here could detect is {smallest:.2f} on the measure){tail}."
+    )
+
+
+def _winner(family: Family, controlled: list[Pick], side: str) -> Pick | None:
+    """The controlled method whose effect is established and that beats every other."""
+    for p in controlled:
+        if family.get(p.claim_key).verdict != "supported":
+            continue
+        beats = True
+        for q in controlled:
+            if q is p:
+                continue
+            first, second = (p, q) if controlled.index(p) < controlled.index(q) else (q, p)
+            verdict = family.get(f"ranking:{side}:{first.method}>{second.method}").verdict
+            won = verdict == ("supported" if first is p else "reversed")
+            beats = beats and won
+        if beats:
+            return p
+    return None
+
+
+def frontier_sentence(evidence: Evidence, family: Family, picks: list[Pick], sign: int) -> str:
+    """One side of the frontier in words, whichever way it came out."""
+    side = "+v" if sign > 0 else "-v"
+    mine = [p for p in picks if p.sign == sign]
+    controlled = [p for p in mine if p.arm is not None and p.arm.controls]
+    bare = [p for p in mine if p.arm is not None and not p.arm.controls]
+    missing = [p for p in mine if p.arm is None]
+    gates = evidence.gates
+    head = f"Frontier toward {side} ({gates.cost_name} <= {gates.max_cost:g}, no damage)"
+    if not controlled:
+        body = "no method with a random control had an undamaged point"
+    else:
+        winner = _winner(family, controlled, side)
+        established = [p for p in controlled if family.get(p.claim_key).verdict == "supported"]
+        figures = "; ".join(f"{p.arm.label}: {_short(family.get(p.claim_key))}" for p in controlled)
+        if winner is not None and len(controlled) > 1:
+            body = f"{METHOD_LABELS[winner.method]} gives the most effect beyond random directions ({figures})"
+        elif winner is not None:
+            body = (
+                f"only {METHOD_LABELS[winner.method]} had an undamaged controlled point, and its "
+                f"effect beyond random directions is established ({figures})"
+            )
+        elif established:
+            names = " and ".join(METHOD_LABELS[p.method] for p in established)
+            body = (
+                f"{names} moved it beyond random directions, but no method is established as "
+                f"giving the most ({figures})"
+            )
+        else:
+            body = f"no method's effect beyond random directions is established ({figures})"
+        picked = (
+            "validation items"
+            if all(p.on_validation for p in controlled)
+            else ("the test items themselves (no validation measurement: optimistic)")
+        )
+        body += f"; each method's strength was picked on {picked}"
+    extras = [f"{p.arm.label}, whole effect: {_short(family.get(p.claim_key))}" for p in bare]
+    extras += [f"{METHOD_LABELS[p.method]}: {p.excluded}" for p in missing]
+    tail = "; " + "; ".join(extras) if extras else ""
+    return f"{head}: {body}{tail}."
+
+
+def _short(claim: Claim) -> str:
+    e = claim.test.estimate
+    return (
+        f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}], {p_name(claim.method)} p = "
+        f"{claim.p_adjusted:.2g}, {claim.verdict}"
+    )
